@@ -1,0 +1,50 @@
+"""create_app(): the FastAPI application over one Container."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from api import errors
+from api.responses import OrjsonResponse
+from api.routes import channel_codes, customers, dashboards, staff, system
+from infra.bootstrap import Container, bootstrap
+from infra.settings import Settings
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    owned = container is None
+    c = container or bootstrap(settings or Settings())
+    c.registry.register(system.ProjectionCollector(c))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if c.in_process_projections:
+            c.start_follower()
+        yield
+        if owned:
+            c.close()
+
+    app = FastAPI(
+        title="scrm",
+        summary="Event-sourced social CRM: channel codes, customers, staff",
+        version="0.1.0",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.container = c
+    errors.install(app)
+
+    @app.middleware("http")
+    async def correlation(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        cid = getattr(request.state, "correlation_id", None)
+        if cid:
+            response.headers["X-Correlation-Id"] = cid
+        return response
+
+    for module in (system, staff, channel_codes, customers, dashboards):
+        app.include_router(module.router)
+    return app

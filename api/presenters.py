@@ -1,0 +1,44 @@
+"""Personal data on the way out: unsealed for the cleared, masked for everyone else."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain.ports import PersonalDataVault
+from domain.scope import Scope
+from infra.crypto import TOKEN_PREFIX, mask_phone
+
+ERASED = "[erased]"
+
+
+def reveal(vault: PersonalDataVault, customer_id: str, value: Any, clear: bool) -> Any:
+    if not isinstance(value, str) or not value.startswith(TOKEN_PREFIX):
+        return value
+    plain = vault.unseal(UUID(customer_id), value)
+    if plain is None:
+        return ERASED
+    return plain if clear else mask_phone(plain)
+
+
+def _reveal_tree(vault: PersonalDataVault, customer_id: str, node: Any, clear: bool) -> Any:
+    if isinstance(node, dict):
+        return {k: _reveal_tree(vault, customer_id, v, clear) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_reveal_tree(vault, customer_id, v, clear) for v in node]
+    return reveal(vault, customer_id, node, clear)
+
+
+def present_portrait(portrait: dict[str, Any], scope: Scope,
+                     vault: PersonalDataVault) -> dict[str, Any]:
+    clear = scope.can_see_clear_personal_data(portrait["owner"])
+    cid = portrait["id"]
+    out = dict(portrait)
+    out["identities"] = [
+        {**i, "value": reveal(vault, cid, i["value"], clear)} for i in portrait["identities"]
+    ]
+    out["timeline"] = [
+        {**t, "data": _reveal_tree(vault, cid, t["data"], clear)} for t in portrait["timeline"]
+    ]
+    out["personal_data"] = "clear" if clear else "masked"
+    return out

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api.deps import (
+    CommandMeta,
+    ContainerDep,
+    CustomersAppDep,
+    IfMatch,
+    ReadDb,
+    ReaderScope,
+    ReadYourWrites,
+    WriterScope,
+)
+from api.presenters import present_portrait
+from api.schemas.customers import CustomerCreate, Identity, OwnerChange, Recorded, TagsChange
+from domain.shared import Forbidden, NotFound
+from projections.customers.portrait import get_portrait, list_customers, owner_department
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+
+@router.post("", status_code=201, response_model=Recorded)
+def add_customer(body: CustomerCreate, app: CustomersAppDep, scope: WriterScope,
+                 meta: CommandMeta) -> object:
+    owner = body.owner
+    if scope.role == "staff":
+        if owner not in (None, scope.staff_id):
+            raise Forbidden("staff add customers for themselves")
+        owner = scope.staff_id
+    elif (scope.role == "manager" and owner is not None
+          and app.get_staff(owner).department != scope.department):
+        raise Forbidden("a manager can only assign staff of their own department")
+    return app.add_customer(identities=[(i.kind, i.value) for i in body.identities],
+                            tags=body.tags, owner=owner, meta=meta)
+
+
+@router.post("/{customer_id}/identities", status_code=202, response_model=Recorded)
+def add_identity(customer_id: UUID, body: Identity, app: CustomersAppDep, scope: WriterScope,
+                 meta: CommandMeta) -> object:
+    return app.add_identity(customer_id, kind=body.kind, value=body.value, scope=scope,
+                            meta=meta)
+
+
+@router.post("/{customer_id}/tags", status_code=202, response_model=Recorded)
+def change_tags(customer_id: UUID, body: TagsChange, app: CustomersAppDep, scope: WriterScope,
+                meta: CommandMeta, version: IfMatch) -> object:
+    expected = body.expected_version if body.expected_version is not None else version
+    return app.change_tags(customer_id, add=body.add, remove=body.remove,
+                           expected_version=expected, scope=scope, meta=meta)
+
+
+@router.post("/{customer_id}/owner", status_code=202, response_model=Recorded)
+def assign_owner(customer_id: UUID, body: OwnerChange, app: CustomersAppDep,
+                 scope: WriterScope, meta: CommandMeta, version: IfMatch) -> object:
+    if scope.role == "staff":
+        raise Forbidden("staff cannot reassign customers")
+    expected = body.expected_version if body.expected_version is not None else version
+    return app.assign_owner(customer_id, staff_id=body.staff_id, expected_version=expected,
+                            scope=scope, meta=meta)
+
+
+@router.get("/{customer_id}/portrait", dependencies=[ReadYourWrites])
+def portrait(customer_id: UUID, c: ContainerDep, scope: ReaderScope) -> object:
+    found = get_portrait(c.read_db, str(customer_id))
+    if found is None:
+        raise NotFound("customer not found")
+    dept = owner_department(c.read_db, found["owner"]) if scope.role == "manager" else None
+    scope.check_customer(found["owner"], dept)
+    return present_portrait(found, scope, c.vault)
+
+
+@router.get("", dependencies=[ReadYourWrites])
+def customers(
+    db: ReadDb,
+    scope: ReaderScope,
+    tag: str | None = None,
+    owner: str | None = None,
+    channel_code: UUID | None = None,
+    after: Annotated[int, Query(ge=0, description="cursor from the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> object:
+    if scope.role == "staff":
+        if owner not in (None, scope.staff_id):
+            raise Forbidden("staff can only list their own customers")
+        owner = scope.staff_id
+    items = list_customers(
+        db, tag=tag, owner=owner, channel_code=str(channel_code) if channel_code else None,
+        department=scope.department, after=after, limit=limit + 1,
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_after": items[-1]["cursor"] if more else None}

@@ -1,0 +1,353 @@
+"""Staff, channel codes (渠道活码), customers and identity claims.
+
+Public methods validate and decide; the private `@event` methods only assign state, because
+they run again on every replay.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.shared import (
+    Conflict,
+    Gone,
+    InvalidInput,
+    Meta,
+    ScrmAggregate,
+    derived_id,
+    require_aware,
+    require_slug,
+    require_text,
+)
+
+# Identity kinds a customer can be known by. Phone is personal data: sealed in events.
+IDENTITY_KINDS = ("wecom_external_userid", "openid", "unionid", "phone")
+_PHONE = re.compile(r"^\+?[0-9][0-9\- ]{5,19}$")
+_OPAQUE_ID = re.compile(r"^[A-Za-z0-9_\-@.]{1,128}$")
+
+
+def normalise_identity(kind: str, value: str) -> str:
+    """Validate one identity; returns the canonical value (phones lose spaces and dashes)."""
+    if kind not in IDENTITY_KINDS:
+        raise InvalidInput(
+            f"identity kind must be one of {', '.join(IDENTITY_KINDS)}", field="identities.kind"
+        )
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{kind} must not be empty", field=f"identities.{kind}")
+    value = value.strip()
+    if kind == "phone":
+        if not _PHONE.match(value):
+            raise InvalidInput("phone must be 6-20 digits", field="identities.phone")
+        return re.sub(r"[\s\-]", "", value)
+    if not _OPAQUE_ID.match(value):
+        raise InvalidInput(
+            f"{kind} must be 1-128 letters, digits or _-@.", field=f"identities.{kind}"
+        )
+    return value
+
+
+def normalise_tags(tags: list[str] | tuple[str, ...], field: str = "tags") -> list[str]:
+    out: list[str] = []
+    for tag in tags:
+        text = require_text(tag, field, max_len=40)
+        if text not in out:
+            out.append(text)
+    if len(out) > 50:
+        raise InvalidInput("at most 50 tags", field=field)
+    return out
+
+
+class Staff(ScrmAggregate):
+    """A member of staff who serves customers on WeCom."""
+
+    @classmethod
+    def register(
+        cls, staff_id: str, name: str, department: str, region: str, meta: Meta
+    ) -> Staff:
+        return cls(
+            staff_id=require_slug(staff_id, "id"),
+            name=require_text(name, "name", max_len=80),
+            department=require_text(department, "department", max_len=80),
+            region=require_text(region, "region", max_len=80),
+            meta=meta,
+        )
+
+    @staticmethod
+    def create_id(staff_id: str) -> UUID:
+        return derived_id("staff", staff_id)
+
+    @event("Registered")
+    def __init__(self, staff_id: str, name: str, department: str, region: str, meta: Meta):
+        self.staff_id = staff_id
+        self.name = name
+        self.department = department
+        self.region = region
+        self.departed = False
+
+    def depart(self, reason: str, meta: Meta) -> None:
+        if self.departed:
+            raise Conflict(f"staff {self.staff_id} has already departed", code="already_departed")
+        self._departed(reason=require_text(reason, "reason", allow_empty=True), meta=meta)
+
+    @event("Departed")
+    def _departed(self, reason: str, meta: Meta) -> None:
+        self.departed = True
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who scanned a code, as the landing page or WeCom tells us."""
+
+    identities: dict[str, str]  # kind -> normalised value (phone not allowed here)
+    device_hash: str | None = None  # keyed hashes: bursts are comparable, nobody is exposed
+    ip_hash: str | None = None
+
+
+class ChannelCode(ScrmAggregate):
+    """渠道活码: a QR code that routes each visitor to the next staff member of its pool."""
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        name: str,
+        staff_pool: list[str],
+        tags: list[str],
+        welcome_message: str,
+        expires_at: datetime | None,
+        max_scans: int | None,
+        meta: Meta,
+    ) -> ChannelCode:
+        pool: list[str] = []
+        for staff_id in staff_pool:
+            require_slug(staff_id, "staff_pool")
+            if staff_id not in pool:
+                pool.append(staff_id)
+        if not pool:
+            raise InvalidInput("staff_pool must name at least one staff member", field="staff_pool")
+        if max_scans is not None and max_scans < 1:
+            raise InvalidInput("max_scans must be at least 1", field="max_scans")
+        expires = require_aware(expires_at, "expires_at")
+        if expires is not None and expires <= meta.occurred_at:
+            raise InvalidInput("expires_at must be in the future", field="expires_at")
+        return cls(
+            name=require_text(name, "name", max_len=100),
+            staff_pool=pool,
+            tags=normalise_tags(tags),
+            welcome_message=require_text(welcome_message, "welcome_message", max_len=1000,
+                                         allow_empty=True),
+            expires_at=expires,
+            max_scans=max_scans,
+            meta=meta,
+        )
+
+    @event("Created")
+    def __init__(
+        self,
+        name: str,
+        staff_pool: list[str],
+        tags: list[str],
+        welcome_message: str,
+        expires_at: datetime | None,
+        max_scans: int | None,
+        meta: Meta,
+    ):
+        self.name = name
+        self.staff_pool = staff_pool
+        self.tags = tags
+        self.welcome_message = welcome_message
+        self.expires_at = expires_at
+        self.max_scans = max_scans
+        self.scans = 0
+        self.rotation_cursor = 0
+        self.disabled = False
+
+    def refusal_for(self, now: datetime) -> Conflict | Gone | None:
+        """Why a scan at `now` must be refused, if it must."""
+        if self.disabled:
+            return Gone("this channel code has been disabled", code="code_disabled")
+        if self.expires_at is not None and now >= self.expires_at:
+            return Gone("this channel code has expired", code="code_expired")
+        if self.max_scans is not None and self.scans >= self.max_scans:
+            return Conflict(
+                f"this channel code has reached its limit of {self.max_scans} scans",
+                code="code_exhausted",
+            )
+        return None
+
+    def next_staff(self, available: set[str]) -> tuple[str, int] | None:
+        """Round-robin across the pool from the cursor, skipping staff who cannot serve."""
+        size = len(self.staff_pool)
+        for step in range(size):
+            index = (self.rotation_cursor + step) % size
+            if self.staff_pool[index] in available:
+                return self.staff_pool[index], (index + 1) % size
+        return None
+
+    def scan(
+        self,
+        *,
+        visitor: Visitor,
+        customer_id: UUID,
+        new_customer: bool,
+        returning_owner: str | None,
+        available_staff: set[str],
+        meta: Meta,
+    ) -> str:
+        """Record a scan and return the staff member it is routed to.
+
+        A returning customer whose owner can still serve goes back to that owner (one
+        customer, one point of contact) and does not consume a turn of the rotation.
+        """
+        refusal = self.refusal_for(meta.occurred_at)
+        if refusal is not None:
+            raise refusal
+        if returning_owner is not None and returning_owner in available_staff:
+            assigned, cursor = returning_owner, self.rotation_cursor
+        else:
+            chosen = self.next_staff(available_staff)
+            if chosen is None:
+                raise Conflict(
+                    "no staff member of this code's pool is available", code="no_available_staff"
+                )
+            assigned, cursor = chosen
+        self._scanned(
+            customer_id=customer_id,
+            new_customer=new_customer,
+            assigned_staff=assigned,
+            rotation_cursor=cursor,
+            visitor_identities=dict(visitor.identities),
+            device_hash=visitor.device_hash,
+            ip_hash=visitor.ip_hash,
+            meta=meta,
+        )
+        return assigned
+
+    @event("Scanned")
+    def _scanned(
+        self,
+        customer_id: UUID,
+        new_customer: bool,
+        assigned_staff: str,
+        rotation_cursor: int,
+        visitor_identities: dict[str, str],
+        device_hash: str | None,
+        ip_hash: str | None,
+        meta: Meta,
+    ) -> None:
+        self.scans += 1
+        self.rotation_cursor = rotation_cursor
+
+    def refuse_scan(self, reason: Conflict | Gone, visitor: Visitor, meta: Meta) -> None:
+        """Refusals are facts too: anomaly detection reads them."""
+        self._scan_refused(
+            reason=reason.code,
+            visitor_identities=dict(visitor.identities),
+            device_hash=visitor.device_hash,
+            ip_hash=visitor.ip_hash,
+            meta=meta,
+        )
+
+    @event("ScanRefused")
+    def _scan_refused(
+        self,
+        reason: str,
+        visitor_identities: dict[str, str],
+        device_hash: str | None,
+        ip_hash: str | None,
+        meta: Meta,
+    ) -> None:
+        pass
+
+    def disable(self, reason: str, meta: Meta) -> None:
+        if self.disabled:
+            raise Conflict("this channel code is already disabled", code="already_disabled")
+        self._disabled(reason=require_text(reason, "reason", allow_empty=True), meta=meta)
+
+    @event("Disabled")
+    def _disabled(self, reason: str, meta: Meta) -> None:
+        self.disabled = True
+
+
+class Customer(ScrmAggregate):
+    """A customer, known by one or more identities. Phones arrive sealed (encrypted)."""
+
+    @event("Added")
+    def __init__(
+        self,
+        id: UUID,
+        owner: str | None,
+        source_channel_code: UUID | None,
+        identities: list[dict[str, str]],
+        tags: list[str],
+        meta: Meta,
+    ):
+        self.owner = owner
+        self.source_channel_code = source_channel_code
+        self.identities = identities
+        self.tags = list(tags)
+
+    def has_identity(self, kind: str, value: str) -> bool:
+        return any(i["kind"] == kind and i["value"] == value for i in self.identities)
+
+    def add_identity(self, kind: str, value: str, meta: Meta) -> bool:
+        if self.has_identity(kind, value):
+            return False
+        self._identity_added(kind=kind, value=value, meta=meta)
+        return True
+
+    @event("IdentityAdded")
+    def _identity_added(self, kind: str, value: str, meta: Meta) -> None:
+        self.identities = [*self.identities, {"kind": kind, "value": value}]
+
+    def tag(self, tags: list[str], meta: Meta) -> list[str]:
+        new = [t for t in normalise_tags(tags) if t not in self.tags]
+        if new:
+            self._tagged(tags=new, meta=meta)
+        return new
+
+    @event("Tagged")
+    def _tagged(self, tags: list[str], meta: Meta) -> None:
+        self.tags = [*self.tags, *tags]
+
+    def untag(self, tags: list[str], meta: Meta) -> list[str]:
+        gone = [t for t in normalise_tags(tags) if t in self.tags]
+        if gone:
+            self._untagged(tags=gone, meta=meta)
+        return gone
+
+    @event("Untagged")
+    def _untagged(self, tags: list[str], meta: Meta) -> None:
+        self.tags = [t for t in self.tags if t not in tags]
+
+    def assign_owner(self, staff_id: str, reason: str, meta: Meta) -> bool:
+        if staff_id == self.owner:
+            return False
+        self._owner_assigned(staff_id=staff_id, previous_owner=self.owner, reason=reason,
+                             meta=meta)
+        return True
+
+    @event("OwnerAssigned")
+    def _owner_assigned(
+        self, staff_id: str, previous_owner: str | None, reason: str, meta: Meta
+    ) -> None:
+        self.owner = staff_id
+
+
+class IdentityClaim(ScrmAggregate):
+    """Makes an identity unique across customers: its id is derived from kind and value,
+    so two concurrent scans by the same visitor cannot create two customers."""
+
+    @staticmethod
+    def create_id(kind: str, key: str) -> UUID:
+        return derived_id(f"identity:{kind}", key)
+
+    @event("Claimed")
+    def __init__(self, kind: str, key: str, customer_id: UUID, meta: Meta):
+        self.kind = kind
+        self.customer_id = customer_id

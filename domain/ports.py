@@ -1,0 +1,26 @@
+"""Ports the domain's service layer needs from infrastructure, as protocols.
+
+The composition root (infra/bootstrap.py) plugs real implementations in; the domain never
+imports infra.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+
+class PersonalDataVault(Protocol):
+    """Encrypts personal data with the customer's own key (crypto-shredding on erasure)."""
+
+    def seal(self, customer_id: UUID, plaintext: str) -> str:
+        """Ciphertext token safe to store in events and read models."""
+        ...
+
+    def unseal(self, customer_id: UUID, token: str) -> str | None:
+        """Plaintext, or None when the customer's key has been destroyed (erased)."""
+        ...
+
+    def blind_index(self, kind: str, value: str) -> str:
+        """Keyed hash for equality lookups (same phone -> same index) without clear text."""
+        ...

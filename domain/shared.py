@@ -1,0 +1,162 @@
+"""What every context shares: the event envelope, the domain error family, the base aggregate.
+
+Nothing here reads a clock, the environment or a database: commands carry their `Meta`
+(business time, actor, source, correlation and causation), so replays are deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+# Stable namespace for ids derived from natural keys (staff ids, identity claims).
+SCRM_NAMESPACE = uuid5(NAMESPACE_URL, "https://scrm.dev/ids")
+
+
+def derived_id(kind: str, key: str) -> UUID:
+    """A stable aggregate id for a natural key, so `staff:zhang.san` is always the same stream."""
+    return uuid5(SCRM_NAMESPACE, f"{kind}:{key}")
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The envelope every event carries besides its own data (see CONVENTIONS.md)."""
+
+    occurred_at: datetime  # business time, UTC
+    actor: str  # staff:<id>, user:<name>, integration:wecom, system:<process>
+    source: str  # api, wecom, wechat_oa, taobao, ..., scheduler
+    correlation_id: str  # one per incoming request or callback
+    causation_id: str  # the command or event that caused this one
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise InvalidInput("occurred_at must be timezone-aware", field="occurred_at")
+        if self.occurred_at.utcoffset() != UTC.utcoffset(None):
+            object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+        for name in ("actor", "source", "correlation_id", "causation_id"):
+            if not getattr(self, name):
+                raise InvalidInput(f"{name} is required in the event envelope", field=name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "source": self.source,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+
+
+# --- Errors: raised by the domain, mapped to HTTP in one place (api/errors.py) -------------
+
+
+class DomainError(Exception):
+    """A command the domain will not carry out. `code` is stable; `detail` is for people."""
+
+    code: ClassVar[str] = "domain_error"
+
+    def __init__(self, detail: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+
+class InvalidInput(DomainError):
+    """The command is malformed; nothing is recorded (HTTP 422)."""
+
+    code = "invalid_input"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    """Refused because of the current state, e.g. a stale expected version (HTTP 409)."""
+
+    code = "conflict"
+
+
+class Gone(DomainError):
+    """Refused because the thing has ended: an expired or disabled code (HTTP 410)."""
+
+    code = "gone"
+
+
+class Refused(DomainError):
+    """A refusal that is itself recorded as an event; carries the position of that event."""
+
+    def __init__(self, cause: Conflict | Gone, position: int | None):
+        super().__init__(cause.detail, field=cause.field, code=cause.code)
+        self.cause = cause
+        self.position = position
+
+
+# --- Validation helpers --------------------------------------------------------------------
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+def require_text(value: str, field: str, *, max_len: int = 200, allow_empty: bool = False) -> str:
+    text = (value or "").strip()
+    if not text and not allow_empty:
+        raise InvalidInput(f"{field} must not be empty", field=field)
+    if len(text) > max_len:
+        raise InvalidInput(f"{field} must be at most {max_len} characters", field=field)
+    return text
+
+
+def require_slug(value: str, field: str) -> str:
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise InvalidInput(
+            f"{field} must be 1-64 characters of letters, digits, '.', '_' or '-'", field=field
+        )
+    return value
+
+
+def require_aware(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidInput(f"{field} must include a timezone", field=field)
+    return value.astimezone(UTC)
+
+
+# --- Aggregates ----------------------------------------------------------------------------
+
+
+class ScrmAggregate(Aggregate):
+    """Base aggregate: every event has a `meta` attribute holding the envelope."""
+
+    class Event(Aggregate.Event):
+        meta: Meta
+
+    def check_version(self, expected_version: int | None) -> None:
+        """Optimistic concurrency where the client states what it saw (If-Match)."""
+        if expected_version is not None and expected_version != self.version:
+            raise Conflict(
+                f"stale version: expected {expected_version}, current is {self.version}",
+                code="stale_version",
+            )
+
+
+def event_name(event_class: type) -> str:
+    """Business name of an event class: `ChannelCode.Scanned` -> `ChannelCodeScanned`."""
+    return event_class.__qualname__.replace(".", "")
+
+
+def event_context(event_class: type) -> str:
+    """Bounded context of an event class: `domain.customers.aggregates` -> `customers`."""
+    parts = event_class.__module__.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "domain" else parts[-1]

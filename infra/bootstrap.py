@@ -1,0 +1,115 @@
+"""The composition root: builds the store, vault, read models and runners from Settings.
+
+Tests build a Container from their own Settings (a temporary data dir, a fresh PostgreSQL
+database, a unique stream); nothing is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from domain.customers.application import CustomersApp
+from infra.crypto import Vault
+from infra.db import Database
+from infra.events import EventRecord, to_record
+from infra.listen import pg_waiter
+from infra.nats.consumer import Projector
+from infra.nats.relay import Relay
+from infra.settings import Settings
+from infra.tokens import TokenIssuer
+from projections import all_projections
+from projections.engine import ProjectionEngine
+from projections.follower import StoreFollower
+
+
+@dataclass
+class Container:
+    settings: Settings
+    customers: CustomersApp
+    read_db: Database
+    key_db: Database
+    vault: Vault
+    engine: ProjectionEngine
+    tokens: TokenIssuer
+    registry: CollectorRegistry
+    follower: StoreFollower | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # --- the log -----------------------------------------------------------------------
+
+    def read_log(self, after: int, limit: int) -> list[EventRecord]:
+        """Records after a position, in log order, as every projection and the relay see them."""
+        app = self.customers
+        notifications = app.recorder.select_notifications(start=after + 1, limit=limit)
+        return [to_record(n, app.mapper) for n in notifications]
+
+    def log_batches(self, batch: int = 1000, after: int = 0) -> Iterator[list[EventRecord]]:
+        while True:
+            records = self.read_log(after, batch)
+            if not records:
+                return
+            yield records
+            after = records[-1].position
+
+    def head(self) -> int:
+        return self.customers.recorder.max_notification_id() or 0
+
+    @property
+    def in_process_projections(self) -> bool:
+        """No bus configured: the API process keeps read models current itself."""
+        return self.settings.nats_url is None
+
+    def start_follower(self) -> StoreFollower:
+        if self.follower is None:
+            self.follower = StoreFollower(self.engine, self.read_log,
+                                          interval=self.settings.poll_interval)
+            self.follower.start()
+        return self.follower
+
+    def projection_lag(self) -> dict[str, dict[str, int]]:
+        head = self.head()
+        return {name: {"position": pos, "lag": max(head - pos, 0)}
+                for name, pos in self.engine.positions().items()}
+
+    def relay(self) -> Relay:
+        s = self.settings
+        assert s.nats_url, "the relay needs SCRM_NATS_URL"
+        waiter = pg_waiter(s.database_url, "scrm_events") if s.database_url else None
+        return Relay(self.read_db, self.read_log, s.nats_url, s.nats_stream,
+                     s.nats_subject_prefix, wait_for_new=waiter)
+
+    def projector(self) -> Projector:
+        s = self.settings
+        assert s.nats_url, "the projector needs SCRM_NATS_URL"
+        return Projector(self.read_db, self.engine.apply_batch, s.nats_url, s.nats_stream,
+                         s.nats_subject_prefix, durable=f"{s.nats_stream.lower()}-projector")
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        self.customers.close()
+        self.read_db.close()
+        if self.key_db is not self.read_db:
+            self.key_db.close()
+
+
+def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> Container:
+    master = settings.master_key_bytes()
+    read_db = Database(settings.read_db_url())
+    key_db = read_db if settings.key_db_url() == settings.read_db_url() else Database(
+        settings.key_db_url())
+    vault = Vault(key_db, master)
+    customers = CustomersApp(vault, env=settings.event_store_env())
+    registry = CollectorRegistry()
+    appended = Counter("scrm_events_appended", "Events appended by this process",
+                       registry=registry)
+    customers.on_recorded.append(appended.inc)
+    engine = ProjectionEngine(read_db, list(projections or all_projections()))
+    return Container(
+        settings=settings, customers=customers, read_db=read_db, key_db=key_db, vault=vault,
+        engine=engine, tokens=TokenIssuer(master, settings.token_ttl_days), registry=registry,
+    )

@@ -1,0 +1,129 @@
+"""Plain SQL for read models, key store and relay state, on PostgreSQL or a SQLite file.
+
+SQL is written once with `?` placeholders and portable syntax (INSERT .. ON CONFLICT,
+TEXT/BIGINT columns); on PostgreSQL the placeholders become `%s`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (HTTP 503)."""
+
+
+class _PgCursor:
+    def __init__(self, cur: psycopg.Cursor[Any]):
+        self._cur = cur
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
+        self._cur.execute(_PLACEHOLDER.sub("%s", sql), params or None)  # type: ignore[arg-type]
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cur.executemany(_PLACEHOLDER.sub("%s", sql), rows)  # type: ignore[arg-type]
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+
+class Database:
+    """A connection source with one-transaction-at-a-time helpers."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite:///") else "postgres"
+        self._pool: ConnectionPool | None = None
+        self._local = threading.local()
+        if self.dialect == "sqlite":
+            self.path = url.removeprefix("sqlite:///")
+        else:
+            self._pool = ConnectionPool(
+                url, min_size=1, max_size=10, open=False, timeout=5,
+                kwargs={"autocommit": False, "connect_timeout": 5},
+            )
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        if self.dialect == "sqlite":
+            conn = self._sqlite()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn.cursor()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return
+        assert self._pool is not None
+        if self._pool.closed:
+            self._pool.open(wait=False)
+        try:
+            conn_cm = self._pool.connection()
+            conn = conn_cm.__enter__()
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from None
+        try:
+            with conn.cursor() as cur:
+                yield _PgCursor(cur)
+        except BaseException as exc:
+            conn_cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        conn_cm.__exit__(None, None, None)
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read-only unit of work (no write lock on SQLite)."""
+        if self.dialect == "sqlite":
+            yield self._sqlite().cursor()
+            return
+        with self.transaction() as cur:
+            yield cur
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.read() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,133 @@
+"""The projector's side of the bus: a durable JetStream pull consumer feeding projections.
+
+Each fetched batch is applied in one transaction that also moves every projection's
+position; only then is the batch acknowledged. A crash before the ack means redelivery, and
+the positions make the redelivered events no-ops. Ordering is enforced by stream sequence:
+if a delivery skips ahead (a redelivery racing a new fetch), the missing sequences are read
+directly from the stream first, so no event is ever passed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from infra.db import Database
+from infra.events import EventRecord
+from infra.nats.relay import ensure_stream
+
+log = logging.getLogger("scrm.projector")
+
+CURSOR_DDL = (
+    "CREATE TABLE IF NOT EXISTS projector_cursor (consumer TEXT PRIMARY KEY,"
+    " stream_seq BIGINT NOT NULL)"
+)
+
+ApplyBatch = Callable[[Sequence[EventRecord]], int]
+
+
+class Projector:
+    def __init__(
+        self,
+        db: Database,
+        apply_batch: Callable[[Sequence[EventRecord], Callable[[object], None]], int],
+        nats_url: str,
+        stream: str,
+        prefix: str,
+        durable: str = "scrm-projector",
+        batch: int = 500,
+    ):
+        self.db = db
+        self.apply_batch = apply_batch
+        self.nats_url = nats_url
+        self.stream = stream
+        self.prefix = prefix
+        self.durable = durable
+        self.batch = batch
+        self.applied = 0
+        self._stopping = asyncio.Event()
+        with db.transaction() as cur:
+            cur.execute(CURSOR_DDL)
+            cur.execute(
+                "INSERT INTO projector_cursor (consumer, stream_seq) VALUES (?, 0)"
+                " ON CONFLICT (consumer) DO NOTHING",
+                (durable,),
+            )
+
+    def stream_seq(self) -> int:
+        rows = self.db.query("SELECT stream_seq FROM projector_cursor WHERE consumer = ?",
+                             (self.durable,))
+        return int(rows[0][0]) if rows else 0
+
+    def _cursor_writer(self, seq: int) -> Callable[[object], None]:
+        """Moves the stream cursor inside the same transaction as the projections' rows."""
+        def write(cur: object) -> None:
+            cur.execute(  # type: ignore[attr-defined]
+                "UPDATE projector_cursor SET stream_seq = ? WHERE consumer = ? AND stream_seq < ?",
+                (seq, self.durable, seq),
+            )
+        return write
+
+    async def _fill_gap(self, js: JetStreamContext, start: int, stop: int) -> list[EventRecord]:
+        """Read stream sequences [start, stop) directly: the bus keeps what a delivery skipped."""
+        out = []
+        for seq in range(start, stop):
+            try:
+                raw = await js.get_msg(self.stream, seq)
+            except Exception:  # a purged or deleted sequence holds nothing to apply
+                continue
+            if raw.data:
+                out.append(EventRecord.from_body(raw.data))
+        return out
+
+    async def run(self, idle_exit: float | None = None) -> int:
+        """Follow the stream. With `idle_exit`, return after that long without new events."""
+        nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, self.stream, self.prefix)
+            last_seq = await asyncio.to_thread(self.stream_seq)
+            sub = await js.pull_subscribe(
+                f"{self.prefix}.>", durable=self.durable, stream=self.stream,
+                config=ConsumerConfig(
+                    ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
+                    max_ack_pending=20_000, ack_wait=30,
+                ),
+            )
+            idle = 0.0
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=0.5)
+                except NatsTimeout:
+                    idle += 0.5
+                    if idle_exit is not None and idle >= idle_exit:
+                        break
+                    continue
+                idle = 0.0
+                records: list[EventRecord] = []
+                newest = last_seq
+                for msg in msgs:
+                    seq = msg.metadata.sequence.stream
+                    if seq <= newest:
+                        continue  # already applied: a redelivery
+                    if seq > newest + 1:
+                        records += await self._fill_gap(js, newest + 1, seq)
+                    records.append(EventRecord.from_body(msg.data))
+                    newest = seq
+                if newest > last_seq:
+                    self.applied += await asyncio.to_thread(
+                        self.apply_batch, records, self._cursor_writer(newest))
+                    last_seq = newest
+                await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        finally:
+            await nc.drain()
+        return self.applied
+
+    def stop(self) -> None:
+        self._stopping.set()

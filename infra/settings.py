@@ -1,0 +1,99 @@
+"""The one place that reads the environment. No setting at all = the embedded default."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCRM_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    nats_url: str | None = None
+    nats_stream: str = "SCRM_EVENTS"
+    nats_subject_prefix: str = "scrm"  # subjects: <prefix>.<context>.<EventName>
+    master_key: str | None = Field(default=None, repr=False)
+    lock_timeout_seconds: int = 5  # PostgreSQL lock_timeout for appends
+    min_position_timeout: float = 5.0  # how long a query waits for read-your-writes
+    poll_interval: float = 0.02  # embedded projections: SQLite has no LISTEN/NOTIFY
+    token_ttl_days: int = 30
+
+    @field_validator("database_url", "nats_url", "master_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    def event_store_env(self) -> dict[str, str]:
+        """Renders the eventsourcing environment for the store."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / "events.sqlite3"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(self.database_url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(info.get("dbname", "postgres")),
+            "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+            "POSTGRES_PORT": str(info.get("port", "5432")),
+            "POSTGRES_USER": str(info.get("user", "postgres")),
+            "POSTGRES_PASSWORD": str(info.get("password", "")),
+            "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
+            "POSTGRES_POOL_SIZE": "10",
+            "POSTGRES_MAX_OVERFLOW": "20",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+            # Never the DB-functions insert path: under concurrency it interleaves notification
+            # ids, and a follower tailing the log can skip events.
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "",
+        }
+        return env
+
+    def read_db_url(self) -> str:
+        """Where read models live: the same PostgreSQL database, or a SQLite file."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'readmodels.sqlite3'}"
+
+    def key_db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'keys.sqlite3'}"
+
+    def master_key_bytes(self) -> bytes:
+        """32 bytes. Server mode must configure one; the embedded default makes its own."""
+        if self.master_key:
+            key = base64.b64decode(self.master_key)
+            if len(key) != 32:
+                raise ValueError("SCRM_MASTER_KEY must be 32 bytes, base64-encoded")
+            return key
+        if not self.embedded:
+            raise ValueError("SCRM_MASTER_KEY must be set when SCRM_DATABASE_URL is set")
+        path = self.data_dir / "master.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        return base64.b64decode(path.read_text().strip())
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

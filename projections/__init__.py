@@ -1,0 +1,13 @@
+"""Read models. Each module is one read model: its tables, its handlers, its queries."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+
+
+def all_projections() -> list[Projection]:
+    from projections.customers.channel_stats import ChannelStats
+    from projections.customers.portrait import Portrait
+    from projections.customers.staff import StaffDirectory
+
+    return [StaffDirectory(), Portrait(), ChannelStats()]

@@ -1,0 +1,55 @@
+"""A read model: its tables (prefixed with its name), its event handlers, its queries.
+
+Handlers dispatch on the business name of the event class, so the code that follows the
+store in embedded mode and the code that follows JetStream in server mode is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from domain.shared import event_name
+from infra.events import EventRecord
+
+Handler = Callable[[Any, EventRecord, Any], None]
+
+
+def handles(*event_classes: type) -> Callable[[Handler], Handler]:
+    def mark(func: Handler) -> Handler:
+        func._handles = tuple(event_name(c) for c in event_classes)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class Projection:
+    name: ClassVar[str]
+    ddl: ClassVar[tuple[str, ...]]  # CREATE TABLE/INDEX IF NOT EXISTS, portable SQL
+    tables: ClassVar[tuple[str, ...]]  # dropped on rebuild, children first
+    _handlers: ClassVar[dict[str, Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}
+        for attr in vars(cls).values():
+            for name in getattr(attr, "_handles", ()):
+                cls._handlers[name] = attr
+        for table in cls.tables:
+            assert table.startswith(cls.name + "_"), f"{table} must be prefixed {cls.name}_"
+
+    def handles_event(self, name: str) -> bool:
+        return name in self._handlers
+
+    def apply(self, record: EventRecord, cur: Any) -> None:
+        handler = self._handlers.get(record.name)
+        if handler is not None:
+            handler(self, record, cur)
+
+    def create(self, cur: Any) -> None:
+        for statement in self.ddl:
+            cur.execute(statement)
+
+    def drop(self, cur: Any) -> None:
+        for table in self.tables:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")

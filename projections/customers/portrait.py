@@ -1,0 +1,204 @@
+"""Customer portrait (客户画像): identities, tags, owner, source code and a timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from domain.customers.aggregates import ChannelCode, Customer
+from infra.db import Database
+from infra.events import EventRecord, dumps
+from projections.base import Projection, handles
+
+
+class Portrait(Projection):
+    name = "portrait"
+    tables = ("portrait_timeline", "portrait_tags", "portrait_identities", "portrait_customers")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS portrait_customers ("
+        " customer_id TEXT PRIMARY KEY, owner TEXT, source_channel_code TEXT,"
+        " added_at TEXT NOT NULL, last_activity_at TEXT NOT NULL, version BIGINT NOT NULL,"
+        " added_position BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS portrait_customers_owner ON portrait_customers (owner)",
+        "CREATE INDEX IF NOT EXISTS portrait_customers_code"
+        " ON portrait_customers (source_channel_code)",
+        "CREATE TABLE IF NOT EXISTS portrait_identities ("
+        " customer_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY (customer_id, kind, value))",
+        "CREATE TABLE IF NOT EXISTS portrait_tags ("
+        " customer_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (customer_id, tag))",
+        "CREATE INDEX IF NOT EXISTS portrait_tags_tag ON portrait_tags (tag)",
+        "CREATE TABLE IF NOT EXISTS portrait_timeline ("
+        " customer_id TEXT NOT NULL, position BIGINT NOT NULL, event TEXT NOT NULL,"
+        " occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " source TEXT NOT NULL, correlation_id TEXT NOT NULL, data TEXT NOT NULL,"
+        " PRIMARY KEY (customer_id, position))",
+    )
+
+    def _timeline(self, customer_id: str, e: EventRecord, cur: Any) -> None:
+        cur.execute(
+            "INSERT INTO portrait_timeline (customer_id, position, event, occurred_at,"
+            " recorded_at, actor, source, correlation_id, data) VALUES (?,?,?,?,?,?,?,?,?)",
+            (customer_id, e.position, e.name, e.occurred_at, e.recorded_at, e.actor, e.source,
+             e.correlation_id, dumps(e.data).decode()),
+        )
+
+    def _touch(self, e: EventRecord, cur: Any) -> None:
+        cur.execute(
+            "UPDATE portrait_customers SET version = ?, last_activity_at = ? WHERE customer_id = ?",
+            (e.originator_version, e.occurred_at, e.originator_id),
+        )
+        self._timeline(e.originator_id, e, cur)
+
+    @handles(Customer.Added)
+    def _added(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        cur.execute(
+            "INSERT INTO portrait_customers (customer_id, owner, source_channel_code, added_at,"
+            " last_activity_at, version, added_position) VALUES (?,?,?,?,?,?,?)",
+            (e.originator_id, d["owner"], d["source_channel_code"], e.occurred_at,
+             e.occurred_at, e.originator_version, e.position),
+        )
+        for identity in d["identities"]:
+            self._identity(e.originator_id, identity["kind"], identity["value"], cur)
+        for tag in d["tags"]:
+            self._tag(e.originator_id, tag, cur)
+        self._timeline(e.originator_id, e, cur)
+
+    @staticmethod
+    def _identity(customer_id: str, kind: str, value: str, cur: Any) -> None:
+        cur.execute(
+            "INSERT INTO portrait_identities (customer_id, kind, value) VALUES (?,?,?)"
+            " ON CONFLICT DO NOTHING",
+            (customer_id, kind, value),
+        )
+
+    @staticmethod
+    def _tag(customer_id: str, tag: str, cur: Any) -> None:
+        cur.execute(
+            "INSERT INTO portrait_tags (customer_id, tag) VALUES (?,?) ON CONFLICT DO NOTHING",
+            (customer_id, tag),
+        )
+
+    @handles(Customer.IdentityAdded)
+    def _identity_added(self, e: EventRecord, cur: Any) -> None:
+        self._identity(e.originator_id, e.data["kind"], e.data["value"], cur)
+        self._touch(e, cur)
+
+    @handles(Customer.Tagged)
+    def _tagged(self, e: EventRecord, cur: Any) -> None:
+        for tag in e.data["tags"]:
+            self._tag(e.originator_id, tag, cur)
+        self._touch(e, cur)
+
+    @handles(Customer.Untagged)
+    def _untagged(self, e: EventRecord, cur: Any) -> None:
+        for tag in e.data["tags"]:
+            cur.execute("DELETE FROM portrait_tags WHERE customer_id = ? AND tag = ?",
+                        (e.originator_id, tag))
+        self._touch(e, cur)
+
+    @handles(Customer.OwnerAssigned)
+    def _owner_assigned(self, e: EventRecord, cur: Any) -> None:
+        cur.execute("UPDATE portrait_customers SET owner = ? WHERE customer_id = ?",
+                    (e.data["staff_id"], e.originator_id))
+        self._touch(e, cur)
+
+    @handles(ChannelCode.Scanned)
+    def _scanned(self, e: EventRecord, cur: Any) -> None:
+        customer_id = e.data["customer_id"]
+        cur.execute("UPDATE portrait_customers SET last_activity_at = ? WHERE customer_id = ?",
+                    (e.occurred_at, customer_id))
+        self._timeline(customer_id, e, cur)
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
+    rows = db.query(
+        "SELECT customer_id, owner, source_channel_code, added_at, last_activity_at, version"
+        " FROM portrait_customers WHERE customer_id = ?",
+        (customer_id,),
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    identities = db.query(
+        "SELECT kind, value FROM portrait_identities WHERE customer_id = ? ORDER BY kind, value",
+        (customer_id,),
+    )
+    tags = db.query("SELECT tag FROM portrait_tags WHERE customer_id = ? ORDER BY tag",
+                    (customer_id,))
+    timeline = db.query(
+        "SELECT position, event, occurred_at, recorded_at, actor, source, correlation_id, data"
+        " FROM portrait_timeline WHERE customer_id = ? ORDER BY position",
+        (customer_id,),
+    )
+    return {
+        "id": r[0], "owner": r[1], "source_channel_code": r[2], "added_at": r[3],
+        "last_activity_at": r[4], "version": int(r[5]),
+        "identities": [{"kind": k, "value": v} for k, v in identities],
+        "tags": [t for (t,) in tags],
+        "timeline": [
+            {"position": int(t[0]), "event": t[1], "occurred_at": t[2], "recorded_at": t[3],
+             "actor": t[4], "source": t[5], "correlation_id": t[6], "data": orjson.loads(t[7])}
+            for t in timeline
+        ],
+    }
+
+
+def owner_department(db: Database, owner: str | None) -> str | None:
+    if owner is None:
+        return None
+    rows = db.query("SELECT department FROM staff_members WHERE staff_id = ?", (owner,))
+    return rows[0][0] if rows else None
+
+
+def list_customers(
+    db: Database,
+    *,
+    tag: str | None = None,
+    owner: str | None = None,
+    channel_code: str | None = None,
+    department: str | None = None,
+    after: int = 0,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Customers in the order they were added, keyset-paged by `after` (a position)."""
+    where = ["c.added_position > ?"]
+    params: list[Any] = [after]
+    if tag is not None:
+        where.append("EXISTS (SELECT 1 FROM portrait_tags t"
+                     " WHERE t.customer_id = c.customer_id AND t.tag = ?)")
+        params.append(tag)
+    if owner is not None:
+        where.append("c.owner = ?")
+        params.append(owner)
+    if channel_code is not None:
+        where.append("c.source_channel_code = ?")
+        params.append(channel_code)
+    if department is not None:
+        where.append("c.owner IN (SELECT staff_id FROM staff_members WHERE department = ?)")
+        params.append(department)
+    rows = db.query(
+        "SELECT c.customer_id, c.owner, c.source_channel_code, c.added_at, c.last_activity_at,"
+        " c.version, c.added_position FROM portrait_customers c WHERE " + " AND ".join(where)
+        + " ORDER BY c.added_position LIMIT ?",
+        (*params, limit),
+    )
+    ids = [r[0] for r in rows]
+    tags: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for cid, t in db.query(
+            f"SELECT customer_id, tag FROM portrait_tags WHERE customer_id IN ({marks})"
+            " ORDER BY tag", ids,
+        ):
+            tags[cid].append(t)
+    return [
+        {"id": r[0], "owner": r[1], "source_channel_code": r[2], "added_at": r[3],
+         "last_activity_at": r[4], "version": int(r[5]), "cursor": int(r[6]), "tags": tags[r[0]]}
+        for r in rows
+    ]

@@ -1,0 +1,118 @@
+"""Applies events to read models exactly once: rows and position in one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from infra.db import Database
+from infra.events import EventRecord
+from projections.base import Projection
+
+POSITIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_positions ("
+    " name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+)
+
+
+class NotCaughtUp(Exception):
+    """Read-your-writes timed out (HTTP 503 with the lag)."""
+
+    def __init__(self, wanted: int, positions: dict[str, int]):
+        super().__init__(f"read models have not reached position {wanted}")
+        self.wanted = wanted
+        self.positions = positions
+
+
+class ProjectionEngine:
+    def __init__(self, db: Database, projections: Sequence[Projection]):
+        self.db = db
+        self.projections = {p.name: p for p in projections}
+        with db.transaction() as cur:
+            cur.execute(POSITIONS_DDL)
+            for p in projections:
+                p.create(cur)
+                cur.execute(
+                    "INSERT INTO projection_positions (name, position) VALUES (?, 0)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (p.name,),
+                )
+
+    def positions(self) -> dict[str, int]:
+        rows = self.db.query("SELECT name, position FROM projection_positions")
+        found = {name: int(pos) for name, pos in rows}
+        return {name: found.get(name, 0) for name in self.projections}
+
+    def low_water_mark(self) -> int:
+        return min(self.positions().values(), default=0)
+
+    def apply_batch(
+        self,
+        records: Sequence[EventRecord],
+        also: Callable[[Any], None] | None = None,
+        only: Iterable[str] | None = None,
+    ) -> int:
+        """Apply a batch in order; events at or below a projection's position are skipped,
+        so redeliveries and re-published duplicates change nothing. `also` runs in the same
+        transaction (the projector moves its stream cursor there). Returns events applied."""
+        names = list(only) if only is not None else list(self.projections)
+        with self.db.transaction() as cur:
+            applied = sum(self._apply(cur, name, records) for name in names)
+            if also is not None:
+                also(cur)
+            return applied
+
+    def _lock_position(self, cur: Any, name: str) -> int:
+        # FOR UPDATE serialises a live projector with a rebuild of the same read model.
+        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+        cur.execute(f"SELECT position FROM projection_positions WHERE name = ?{lock}", (name,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def _apply(self, cur: Any, name: str, records: Sequence[EventRecord]) -> int:
+        projection = self.projections[name]
+        position = last = self._lock_position(cur, name)
+        applied = 0
+        for record in records:
+            if record.position <= last:
+                continue
+            projection.apply(record, cur)
+            last = record.position
+            applied += 1
+        if last != position:
+            cur.execute("UPDATE projection_positions SET position = ? WHERE name = ?", (last, name))
+        return applied
+
+    def rebuild(
+        self,
+        name: str,
+        batches: Iterable[Sequence[EventRecord]],
+        progress: Callable[[int], Any] | None = None,
+    ) -> int:
+        """Drop one read model and replay it from the start, in one transaction: readers see
+        the old model until the new one is complete, and a live projector waits."""
+        projection = self.projections[name]
+        total = 0
+        with self.db.transaction() as cur:
+            self._lock_position(cur, name)
+            projection.drop(cur)
+            projection.create(cur)
+            cur.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (name,))
+            for batch in batches:
+                self._apply(cur, name, batch)
+                total += len(batch)
+                if progress is not None:
+                    progress(len(batch))
+        return total
+
+    def wait_for(self, position: int, timeout: float, names: Iterable[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        wanted = list(names) if names is not None else list(self.projections)
+        while True:
+            positions = self.positions()
+            if all(positions[n] >= position for n in wanted):
+                return
+            if time.monotonic() >= deadline:
+                raise NotCaughtUp(position, {n: positions[n] for n in wanted})
+            time.sleep(0.01)
