@@ -29,13 +29,18 @@ def _serve(host: str, port: int, container: Container | None = None) -> None:
 
     from api.main import create_app
 
-    uvicorn.run(create_app(container=container) if container else create_app(Settings()),
-                host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(container=container) if container else create_app(Settings()),
+        host=host,
+        port=port,
+        log_level="info",
+    )
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
-          port: Annotated[int, typer.Option()] = 8000) -> None:
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1", port: Annotated[int, typer.Option()] = 8000
+) -> None:
     """Run the HTTP API (in embedded mode it also keeps the read models current)."""
     _serve(host, port)
 
@@ -62,30 +67,39 @@ def project() -> None:
     """Keep the read models current from JetStream (a durable consumer)."""
     c = _container()
     if not c.settings.nats_url:
-        err.print("[red]scrm project needs SCRM_NATS_URL; without a bus, `scrm serve` projects "
-                  "in-process[/red]")
+        err.print(
+            "[red]scrm project needs SCRM_NATS_URL; without a bus, `scrm serve` projects "
+            "in-process[/red]"
+        )
         raise typer.Exit(2)
     _run_async(c.projector())
 
 
 @app.command()
-def rebuild(name: Annotated[str | None, typer.Argument(help="one read model; all if omitted")]
-            = None) -> None:
+def rebuild(
+    name: Annotated[str | None, typer.Argument(help="one read model; all if omitted")] = None,
+) -> None:
     """Drop read models and replay them from the start of the log."""
     c = _container()
     names = [name] if name else list(c.engine.projections)
     unknown = [n for n in names if n not in c.engine.projections]
     if unknown:
-        err.print(f"[red]unknown read model {unknown[0]!r}; known: "
-                  f"{', '.join(c.engine.projections)}[/red]")
+        err.print(
+            f"[red]unknown read model {unknown[0]!r}; known: "
+            f"{', '.join(c.engine.projections)}[/red]"
+        )
         raise typer.Exit(2)
     head = c.head()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
         for n in names:
             task = progress.add_task(f"rebuild {n}", total=head)
-            count = c.engine.rebuild(n, c.log_batches(),
-                                     lambda k, t=task: progress.advance(t, k))
+            count = c.engine.rebuild(n, c.log_batches(), lambda k, t=task: progress.advance(t, k))
             progress.update(task, completed=count, total=max(count, 1))
     typer.echo(f"rebuilt {', '.join(names)} from {head} events")
     c.close()
@@ -104,7 +118,8 @@ def token_create(
 
     try:
         token = TokenIssuer(settings.master_key_bytes(), settings.token_ttl_days).create(
-            role, staff_id=staff, department=department, subject=subject)
+            role, staff_id=staff, department=department, subject=subject
+        )
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

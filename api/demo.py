@@ -11,8 +11,13 @@ from domain.shared import Meta, Refused
 
 
 def _meta(actor: str = "system:demo") -> Meta:
-    return Meta(occurred_at=datetime.now(UTC), actor=actor, source="demo",
-                correlation_id=str(uuid4()), causation_id="cmd:demo")
+    return Meta(
+        occurred_at=datetime.now(UTC),
+        actor=actor,
+        source="demo",
+        correlation_id=str(uuid4()),
+        causation_id="cmd:demo",
+    )
 
 
 def load_demo(app: CustomersApp) -> dict[str, str]:
@@ -23,30 +28,51 @@ def load_demo(app: CustomersApp) -> dict[str, str]:
         ("wang.fang", "王芳", "after-sales", "beijing"),
     ]
     for staff_id, name, dept, region in staff:
-        app.register_staff(staff_id=staff_id, name=name, department=dept, region=region,
-                           meta=_meta())
+        app.register_staff(
+            staff_id=staff_id, name=name, department=dept, region=region, meta=_meta()
+        )
     spring = app.create_channel_code(
-        name="春季门店海报", staff_pool=["zhang.wei", "li.na"], tags=["门店海报", "春季活动"],
-        welcome_message="您好，欢迎咨询春季新品！", expires_at=None, max_scans=None, meta=_meta(),
+        name="春季门店海报",
+        staff_pool=["zhang.wei", "li.na"],
+        tags=["门店海报", "春季活动"],
+        welcome_message="您好，欢迎咨询春季新品！",
+        expires_at=None,
+        max_scans=None,
+        meta=_meta(),
     )
     live = app.create_channel_code(
-        name="直播间引流码", staff_pool=["li.na", "wang.fang"], tags=["直播"],
+        name="直播间引流码",
+        staff_pool=["li.na", "wang.fang"],
+        tags=["直播"],
         welcome_message="感谢关注直播间，专属顾问已为您服务。",
-        expires_at=datetime.now(UTC) + timedelta(days=30), max_scans=12, meta=_meta(),
+        expires_at=datetime.now(UTC) + timedelta(days=30),
+        max_scans=12,
+        meta=_meta(),
     )
     first_customer = ""
     for i in range(10):
-        r = app.scan_channel_code(UUID(spring.id),
-                                  identities={"wecom_external_userid": f"wmDemo{i:03d}"},
-                                  device=f"device-{i % 4}", ip=f"10.0.0.{i}", meta=_meta())
+        r = app.scan_channel_code(
+            UUID(spring.id),
+            identities={"wecom_external_userid": f"wmDemo{i:03d}"},
+            device=f"device-{i % 4}",
+            ip=f"10.0.0.{i}",
+            meta=_meta(),
+        )
         first_customer = first_customer or r.customer_id
     for i in range(14):  # the last two pass the cap: refusals are recorded too
         with contextlib.suppress(Refused):
-            app.scan_channel_code(UUID(live.id), identities={"openid": f"oDemo{i:03d}",
-                                                             "unionid": f"uDemo{i:03d}"},
-                                  device=None, ip=None, meta=_meta())
-    vip = app.add_customer(identities=[("phone", "13800138000"), ("unionid", "uDemoVip")],
-                           tags=["VIP"], owner="zhang.wei", meta=_meta("staff:zhang.wei"))
-    app.disable_channel_code(UUID(live.id), reason="直播结束", expected_version=None,
-                             meta=_meta())
+            app.scan_channel_code(
+                UUID(live.id),
+                identities={"openid": f"oDemo{i:03d}", "unionid": f"uDemo{i:03d}"},
+                device=None,
+                ip=None,
+                meta=_meta(),
+            )
+    vip = app.add_customer(
+        identities=[("phone", "13800138000"), ("unionid", "uDemoVip")],
+        tags=["VIP"],
+        owner="zhang.wei",
+        meta=_meta("staff:zhang.wei"),
+    )
+    app.disable_channel_code(UUID(live.id), reason="直播结束", expected_version=None, meta=_meta())
     return {"channel_code": spring.id, "customer": first_customer, "vip_customer": vip.id}

@@ -37,13 +37,15 @@ ReadDb = Annotated[Database, Depends(_read_db)]
 
 def _scope(c: ContainerDep, authorization: Annotated[str | None, Header()] = None) -> Scope:
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(401, "a bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     try:
         claims = c.tokens.verify(authorization[7:].strip())
     except InvalidToken as exc:
-        raise HTTPException(401, f"invalid token: {exc}",
-                            headers={"WWW-Authenticate": "Bearer"}) from None
+        raise HTTPException(
+            401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
     return Scope(role=claims.role, staff_id=claims.staff_id, department=claims.department)
 
 
@@ -114,8 +116,9 @@ def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     except ValueError:
         from domain.shared import InvalidInput
 
-        raise InvalidInput("If-Match must be an aggregate version number",
-                           field="If-Match") from None
+        raise InvalidInput(
+            "If-Match must be an aggregate version number", field="If-Match"
+        ) from None
 
 
 IfMatch = Annotated[int | None, Depends(if_match)]

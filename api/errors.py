@@ -15,7 +15,11 @@ from infra.db import StoreUnavailable
 from projections.engine import NotCaughtUp
 
 STATUS: list[tuple[type[DomainError], int]] = [
-    (InvalidInput, 422), (NotFound, 404), (Forbidden, 403), (Conflict, 409), (Gone, 410),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (Gone, 410),
 ]
 
 
@@ -31,8 +35,9 @@ def _domain(_: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, DomainError)
     if isinstance(exc, Refused):
         status = 410 if isinstance(exc.cause, Gone) else 409
-        return OrjsonResponse(error_body(exc.code, exc.detail, exc.field, position=exc.position),
-                              status_code=status)
+        return OrjsonResponse(
+            error_body(exc.code, exc.detail, exc.field, position=exc.position), status_code=status
+        )
     status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
     return OrjsonResponse(error_body(exc.code, exc.detail, exc.field), status_code=status)
 
@@ -50,23 +55,31 @@ def _http(_: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, HTTPException)
     codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-    return OrjsonResponse(error_body(codes.get(exc.status_code, "error"), detail),
-                          status_code=exc.status_code, headers=exc.headers)
+    return OrjsonResponse(
+        error_body(codes.get(exc.status_code, "error"), detail),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
 
 
 def _lagging(_: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, NotCaughtUp)
     lag = {name: max(exc.wanted - pos, 0) for name, pos in exc.positions.items()}
     return OrjsonResponse(
-        error_body("not_caught_up", str(exc), min_position=exc.wanted, positions=exc.positions,
-                   lag=lag),
-        status_code=503, headers={"Retry-After": "1"},
+        error_body(
+            "not_caught_up", str(exc), min_position=exc.wanted, positions=exc.positions, lag=lag
+        ),
+        status_code=503,
+        headers={"Retry-After": "1"},
     )
 
 
 def _unavailable(_: Request, exc: Exception) -> OrjsonResponse:
-    return OrjsonResponse(error_body("store_unavailable", "a store is unreachable, try again"),
-                          status_code=503, headers={"Retry-After": "2"})
+    return OrjsonResponse(
+        error_body("store_unavailable", "a store is unreachable, try again"),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -29,8 +29,9 @@ def _reveal_tree(vault: PersonalDataVault, customer_id: str, node: Any, clear: b
     return reveal(vault, customer_id, node, clear)
 
 
-def present_portrait(portrait: dict[str, Any], scope: Scope,
-                     vault: PersonalDataVault) -> dict[str, Any]:
+def present_portrait(
+    portrait: dict[str, Any], scope: Scope, vault: PersonalDataVault
+) -> dict[str, Any]:
     clear = scope.can_see_clear_personal_data(portrait["owner"])
     cid = portrait["id"]
     out = dict(portrait)

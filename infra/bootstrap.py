@@ -65,28 +65,43 @@ class Container:
 
     def start_follower(self) -> StoreFollower:
         if self.follower is None:
-            self.follower = StoreFollower(self.engine, self.read_log,
-                                          interval=self.settings.poll_interval)
+            self.follower = StoreFollower(
+                self.engine, self.read_log, interval=self.settings.poll_interval
+            )
             self.follower.start()
         return self.follower
 
     def projection_lag(self) -> dict[str, dict[str, int]]:
         head = self.head()
-        return {name: {"position": pos, "lag": max(head - pos, 0)}
-                for name, pos in self.engine.positions().items()}
+        return {
+            name: {"position": pos, "lag": max(head - pos, 0)}
+            for name, pos in self.engine.positions().items()
+        }
 
     def relay(self) -> Relay:
         s = self.settings
         assert s.nats_url, "the relay needs SCRM_NATS_URL"
         waiter = pg_waiter(s.database_url, "scrm_events") if s.database_url else None
-        return Relay(self.read_db, self.read_log, s.nats_url, s.nats_stream,
-                     s.nats_subject_prefix, wait_for_new=waiter)
+        return Relay(
+            self.read_db,
+            self.read_log,
+            s.nats_url,
+            s.nats_stream,
+            s.nats_subject_prefix,
+            wait_for_new=waiter,
+        )
 
     def projector(self) -> Projector:
         s = self.settings
         assert s.nats_url, "the projector needs SCRM_NATS_URL"
-        return Projector(self.read_db, self.engine.apply_batch, s.nats_url, s.nats_stream,
-                         s.nats_subject_prefix, durable=f"{s.nats_stream.lower()}-projector")
+        return Projector(
+            self.read_db,
+            self.engine.apply_batch,
+            s.nats_url,
+            s.nats_stream,
+            s.nats_subject_prefix,
+            durable=f"{s.nats_stream.lower()}-projector",
+        )
 
     def close(self) -> None:
         if self.follower is not None:
@@ -100,16 +115,24 @@ class Container:
 def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> Container:
     master = settings.master_key_bytes()
     read_db = Database(settings.read_db_url())
-    key_db = read_db if settings.key_db_url() == settings.read_db_url() else Database(
-        settings.key_db_url())
+    key_db = (
+        read_db
+        if settings.key_db_url() == settings.read_db_url()
+        else Database(settings.key_db_url())
+    )
     vault = Vault(key_db, master)
     customers = CustomersApp(vault, env=settings.event_store_env())
     registry = CollectorRegistry()
-    appended = Counter("scrm_events_appended", "Events appended by this process",
-                       registry=registry)
+    appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)
     customers.on_recorded.append(appended.inc)
     engine = ProjectionEngine(read_db, list(projections or all_projections()))
     return Container(
-        settings=settings, customers=customers, read_db=read_db, key_db=key_db, vault=vault,
-        engine=engine, tokens=TokenIssuer(master, settings.token_ttl_days), registry=registry,
+        settings=settings,
+        customers=customers,
+        read_db=read_db,
+        key_db=key_db,
+        vault=vault,
+        engine=engine,
+        tokens=TokenIssuer(master, settings.token_ttl_days),
+        registry=registry,
     )

@@ -33,8 +33,9 @@ KEYS_DDL = (
 
 def derive_key(master: bytes, purpose: str) -> bytes:
     """Independent sub-keys from the master key, one per purpose."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=f"scrm:{purpose}".encode()).derive(master)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"scrm:{purpose}".encode()
+    ).derive(master)
 
 
 class Vault:
@@ -63,7 +64,7 @@ class Vault:
         key = self._data_key(customer_id, create=False)
         if key is None:
             return None
-        raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX):])
+        raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
         return AESGCM(key).decrypt(raw[:12], raw[12:], customer_id.bytes).decode()
 
     def blind_index(self, kind: str, value: str) -> str:

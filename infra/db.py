@@ -63,15 +63,20 @@ class Database:
             self.path = url.removeprefix("sqlite:///")
         else:
             self._pool = ConnectionPool(
-                url, min_size=1, max_size=10, open=False, timeout=5,
+                url,
+                min_size=1,
+                max_size=10,
+                open=False,
+                timeout=5,
                 kwargs={"autocommit": False, "connect_timeout": 5},
             )
 
     def _sqlite(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn

@@ -57,31 +57,40 @@ class EventRecord:
         return f"{prefix}.{self.context}.{self.name}"
 
     def body(self) -> bytes:
-        return dumps({
-            "position": self.position,
-            "originator_id": self.originator_id,
-            "originator_version": self.originator_version,
-            "topic": self.topic,
-            "occurred_at": self.occurred_at,
-            "recorded_at": self.recorded_at,
-            "actor": self.actor,
-            "source": self.source,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.causation_id,
-            "data": self.data,
-        })
+        return dumps(
+            {
+                "position": self.position,
+                "originator_id": self.originator_id,
+                "originator_version": self.originator_version,
+                "topic": self.topic,
+                "occurred_at": self.occurred_at,
+                "recorded_at": self.recorded_at,
+                "actor": self.actor,
+                "source": self.source,
+                "correlation_id": self.correlation_id,
+                "causation_id": self.causation_id,
+                "data": self.data,
+            }
+        )
 
     @classmethod
     def from_body(cls, body: bytes) -> EventRecord:
         d = orjson.loads(body)
         event_class = resolve_topic(d["topic"])
         return cls(
-            position=d["position"], originator_id=d["originator_id"],
-            originator_version=d["originator_version"], topic=d["topic"],
-            context=event_context(event_class), name=event_name(event_class),
-            occurred_at=d["occurred_at"], recorded_at=d["recorded_at"], actor=d["actor"],
-            source=d["source"], correlation_id=d["correlation_id"],
-            causation_id=d["causation_id"], data=d["data"],
+            position=d["position"],
+            originator_id=d["originator_id"],
+            originator_version=d["originator_version"],
+            topic=d["topic"],
+            context=event_context(event_class),
+            name=event_name(event_class),
+            occurred_at=d["occurred_at"],
+            recorded_at=d["recorded_at"],
+            actor=d["actor"],
+            source=d["source"],
+            correlation_id=d["correlation_id"],
+            causation_id=d["causation_id"],
+            data=d["data"],
         )
 
     def ts(self) -> datetime:

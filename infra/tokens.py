@@ -30,8 +30,14 @@ class TokenIssuer:
         self._key = derive_key(master_key, "api-tokens")
         self.ttl = timedelta(days=ttl_days)
 
-    def create(self, role: str, staff_id: str | None = None, department: str | None = None,
-               subject: str | None = None, now: datetime | None = None) -> str:
+    def create(
+        self,
+        role: str,
+        staff_id: str | None = None,
+        department: str | None = None,
+        subject: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if role == "staff" and not staff_id:
@@ -40,8 +46,12 @@ class TokenIssuer:
             raise ValueError("a manager token needs --department")
         now = now or datetime.now(UTC)
         claims = {
-            "role": role, "sub": subject or staff_id or role, "jti": uuid4().hex,
-            "iat": now, "exp": now + self.ttl, "iss": "scrm",
+            "role": role,
+            "sub": subject or staff_id or role,
+            "jti": uuid4().hex,
+            "iat": now,
+            "exp": now + self.ttl,
+            "iss": "scrm",
         }
         if staff_id:
             claims["staff"] = staff_id
@@ -51,11 +61,21 @@ class TokenIssuer:
 
     def verify(self, token: str) -> Claims:
         try:
-            c = jwt.decode(token, self._key, algorithms=["HS256"], issuer="scrm",
-                           options={"require": ["exp", "iat", "role", "sub"]})
+            c = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                issuer="scrm",
+                options={"require": ["exp", "iat", "role", "sub"]},
+            )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         if c["role"] not in ROLES:
             raise InvalidToken("unknown role")
-        return Claims(role=c["role"], staff_id=c.get("staff"), department=c.get("dept"),
-                      subject=c["sub"], token_id=c["jti"])
+        return Claims(
+            role=c["role"],
+            staff_id=c.get("staff"),
+            department=c.get("dept"),
+            subject=c["sub"],
+            token_id=c["jti"],
+        )

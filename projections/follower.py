@@ -18,8 +18,9 @@ ReadLog = Callable[[int, int], Sequence[EventRecord]]
 
 
 class StoreFollower:
-    def __init__(self, engine: ProjectionEngine, read_log: ReadLog, interval: float = 0.02,
-                 batch: int = 500):
+    def __init__(
+        self, engine: ProjectionEngine, read_log: ReadLog, interval: float = 0.02, batch: int = 500
+    ):
         self.engine = engine
         self.read_log = read_log
         self.interval = interval

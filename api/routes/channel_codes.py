@@ -29,29 +29,45 @@ router = APIRouter(prefix="/v1/channel-codes", tags=["channel codes"])
 
 
 @router.post("", status_code=201, response_model=Recorded)
-def create_channel_code(body: ChannelCodeCreate, app: CustomersAppDep, scope: ManagerScope,
-                        meta: CommandMeta) -> object:
+def create_channel_code(
+    body: ChannelCodeCreate, app: CustomersAppDep, scope: ManagerScope, meta: CommandMeta
+) -> object:
     return app.create_channel_code(
-        name=body.name, staff_pool=body.staff_pool, tags=body.tags,
-        welcome_message=body.welcome_message, expires_at=body.expires_at,
-        max_scans=body.max_scans, meta=meta,
+        name=body.name,
+        staff_pool=body.staff_pool,
+        tags=body.tags,
+        welcome_message=body.welcome_message,
+        expires_at=body.expires_at,
+        max_scans=body.max_scans,
+        meta=meta,
     )
 
 
 @router.post("/{code_id}/disable", status_code=202, response_model=Recorded)
-def disable_channel_code(code_id: UUID, body: DisableCreate, app: CustomersAppDep,
-                         scope: ManagerScope, meta: CommandMeta, version: IfMatch) -> object:
+def disable_channel_code(
+    code_id: UUID,
+    body: DisableCreate,
+    app: CustomersAppDep,
+    scope: ManagerScope,
+    meta: CommandMeta,
+    version: IfMatch,
+) -> object:
     expected = body.expected_version if body.expected_version is not None else version
-    return app.disable_channel_code(code_id, reason=body.reason, expected_version=expected,
-                                    meta=meta)
+    return app.disable_channel_code(
+        code_id, reason=body.reason, expected_version=expected, meta=meta
+    )
 
 
 @router.post("/{code_id}/scans", status_code=201, response_model=ScanRecorded)
-def scan_channel_code(code_id: UUID, body: ScanCreate, app: CustomersAppDep,
-                      scope: WriterScope, meta: CommandMeta) -> object:
+def scan_channel_code(
+    code_id: UUID, body: ScanCreate, app: CustomersAppDep, scope: WriterScope, meta: CommandMeta
+) -> object:
     return app.scan_channel_code(
-        code_id, identities=body.visitor.model_dump(exclude_none=True), device=body.device,
-        ip=body.ip, meta=meta,
+        code_id,
+        identities=body.visitor.model_dump(exclude_none=True),
+        device=body.device,
+        ip=body.ip,
+        meta=meta,
     )
 
 

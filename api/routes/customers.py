@@ -24,43 +24,70 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
 @router.post("", status_code=201, response_model=Recorded)
-def add_customer(body: CustomerCreate, app: CustomersAppDep, scope: WriterScope,
-                 meta: CommandMeta) -> object:
+def add_customer(
+    body: CustomerCreate, app: CustomersAppDep, scope: WriterScope, meta: CommandMeta
+) -> object:
     owner = body.owner
     if scope.role == "staff":
         if owner not in (None, scope.staff_id):
             raise Forbidden("staff add customers for themselves")
         owner = scope.staff_id
-    elif (scope.role == "manager" and owner is not None
-          and app.get_staff(owner).department != scope.department):
+    elif (
+        scope.role == "manager"
+        and owner is not None
+        and app.get_staff(owner).department != scope.department
+    ):
         raise Forbidden("a manager can only assign staff of their own department")
-    return app.add_customer(identities=[(i.kind, i.value) for i in body.identities],
-                            tags=body.tags, owner=owner, meta=meta)
+    return app.add_customer(
+        identities=[(i.kind, i.value) for i in body.identities],
+        tags=body.tags,
+        owner=owner,
+        meta=meta,
+    )
 
 
 @router.post("/{customer_id}/identities", status_code=202, response_model=Recorded)
-def add_identity(customer_id: UUID, body: Identity, app: CustomersAppDep, scope: WriterScope,
-                 meta: CommandMeta) -> object:
-    return app.add_identity(customer_id, kind=body.kind, value=body.value, scope=scope,
-                            meta=meta)
+def add_identity(
+    customer_id: UUID, body: Identity, app: CustomersAppDep, scope: WriterScope, meta: CommandMeta
+) -> object:
+    return app.add_identity(customer_id, kind=body.kind, value=body.value, scope=scope, meta=meta)
 
 
 @router.post("/{customer_id}/tags", status_code=202, response_model=Recorded)
-def change_tags(customer_id: UUID, body: TagsChange, app: CustomersAppDep, scope: WriterScope,
-                meta: CommandMeta, version: IfMatch) -> object:
+def change_tags(
+    customer_id: UUID,
+    body: TagsChange,
+    app: CustomersAppDep,
+    scope: WriterScope,
+    meta: CommandMeta,
+    version: IfMatch,
+) -> object:
     expected = body.expected_version if body.expected_version is not None else version
-    return app.change_tags(customer_id, add=body.add, remove=body.remove,
-                           expected_version=expected, scope=scope, meta=meta)
+    return app.change_tags(
+        customer_id,
+        add=body.add,
+        remove=body.remove,
+        expected_version=expected,
+        scope=scope,
+        meta=meta,
+    )
 
 
 @router.post("/{customer_id}/owner", status_code=202, response_model=Recorded)
-def assign_owner(customer_id: UUID, body: OwnerChange, app: CustomersAppDep,
-                 scope: WriterScope, meta: CommandMeta, version: IfMatch) -> object:
+def assign_owner(
+    customer_id: UUID,
+    body: OwnerChange,
+    app: CustomersAppDep,
+    scope: WriterScope,
+    meta: CommandMeta,
+    version: IfMatch,
+) -> object:
     if scope.role == "staff":
         raise Forbidden("staff cannot reassign customers")
     expected = body.expected_version if body.expected_version is not None else version
-    return app.assign_owner(customer_id, staff_id=body.staff_id, expected_version=expected,
-                            scope=scope, meta=meta)
+    return app.assign_owner(
+        customer_id, staff_id=body.staff_id, expected_version=expected, scope=scope, meta=meta
+    )
 
 
 @router.get("/{customer_id}/portrait", dependencies=[ReadYourWrites])
@@ -88,8 +115,13 @@ def customers(
             raise Forbidden("staff can only list their own customers")
         owner = scope.staff_id
     items = list_customers(
-        db, tag=tag, owner=owner, channel_code=str(channel_code) if channel_code else None,
-        department=scope.department, after=after, limit=limit + 1,
+        db,
+        tag=tag,
+        owner=owner,
+        channel_code=str(channel_code) if channel_code else None,
+        department=scope.department,
+        after=after,
+        limit=limit + 1,
     )
     more = len(items) > limit
     items = items[:limit]

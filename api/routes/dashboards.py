@@ -12,9 +12,16 @@ router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
 
 
 @router.get("/channels", dependencies=[ReadYourWrites])
-def channels(db: ReadDb, scope: ReaderScope,
-             since: Annotated[date | None, Query(alias="from")] = None,
-             until: Annotated[date | None, Query(alias="to")] = None) -> object:
+def channels(
+    db: ReadDb,
+    scope: ReaderScope,
+    since: Annotated[date | None, Query(alias="from")] = None,
+    until: Annotated[date | None, Query(alias="to")] = None,
+) -> object:
     """Scans, adds and refusals per code and per day (UTC days)."""
-    return channels_dashboard(db, datetime.now(UTC), since.isoformat() if since else None,
-                              until.isoformat() if until else None)
+    return channels_dashboard(
+        db,
+        datetime.now(UTC),
+        since.isoformat() if since else None,
+        until.isoformat() if until else None,
+    )

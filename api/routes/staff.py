@@ -11,17 +11,24 @@ router = APIRouter(prefix="/v1/staff", tags=["staff"])
 
 
 @router.post("", status_code=201, response_model=Recorded)
-def register_staff(body: StaffCreate, app: CustomersAppDep, scope: ManagerScope,
-                   meta: CommandMeta) -> object:
+def register_staff(
+    body: StaffCreate, app: CustomersAppDep, scope: ManagerScope, meta: CommandMeta
+) -> object:
     if scope.department is not None and body.department != scope.department:
         raise Forbidden("a manager can only register staff in their own department")
-    return app.register_staff(staff_id=body.id, name=body.name, department=body.department,
-                              region=body.region, meta=meta)
+    return app.register_staff(
+        staff_id=body.id, name=body.name, department=body.department, region=body.region, meta=meta
+    )
 
 
 @router.post("/{staff_id}/departure", status_code=202, response_model=Recorded)
-def record_departure(staff_id: str, body: DepartureCreate, app: CustomersAppDep,
-                     scope: ManagerScope, meta: CommandMeta) -> object:
+def record_departure(
+    staff_id: str,
+    body: DepartureCreate,
+    app: CustomersAppDep,
+    scope: ManagerScope,
+    meta: CommandMeta,
+) -> object:
     if scope.department is not None and app.get_staff(staff_id).department != scope.department:
         raise Forbidden("a manager can only record departures in their own department")
     return app.record_departure(staff_id, reason=body.reason, meta=meta)

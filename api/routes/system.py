@@ -25,8 +25,9 @@ async def _bus_reachable(url: str) -> bool:
     import nats
 
     try:
-        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0,
-                                allow_reconnect=False)
+        nc = await nats.connect(
+            url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
+        )
     except Exception:
         return False
     await nc.close()
@@ -58,12 +59,18 @@ async def readyz(request: Request) -> object:
     else:
         checks["bus"] = "not configured (projections run in-process)"
         follower = c.follower
-        checks["follower"] = "stopped" if follower is None else (
-            f"error: {type(follower.error).__name__}" if follower.error else "running")
-    ready = all(v == "ok" for k, v in checks.items()
-                if k in ("event_store", "read_store", "bus")) or (
-        checks["event_store"] == "ok" and checks["read_store"] == "ok"
-        and checks["bus"].startswith("not configured"))
+        checks["follower"] = (
+            "stopped"
+            if follower is None
+            else (f"error: {type(follower.error).__name__}" if follower.error else "running")
+        )
+    ready = all(
+        v == "ok" for k, v in checks.items() if k in ("event_store", "read_store", "bus")
+    ) or (
+        checks["event_store"] == "ok"
+        and checks["read_store"] == "ok"
+        and checks["bus"].startswith("not configured")
+    )
     checks["mode"] = "embedded" if c.settings.embedded else "server"
     checks["status"] = "ready" if ready else "not ready"
     return OrjsonResponse(checks, status_code=200 if ready else 503)
@@ -75,10 +82,12 @@ class ProjectionCollector:
 
     def collect(self) -> Any:
         head = GaugeMetricFamily("scrm_store_head_position", "Last position in the event store")
-        pos = GaugeMetricFamily("scrm_projection_position", "Last position applied",
-                                labels=["projection"])
-        lag = GaugeMetricFamily("scrm_projection_lag_events", "Events not yet applied",
-                                labels=["projection"])
+        pos = GaugeMetricFamily(
+            "scrm_projection_position", "Last position applied", labels=["projection"]
+        )
+        lag = GaugeMetricFamily(
+            "scrm_projection_lag_events", "Events not yet applied", labels=["projection"]
+        )
         try:
             head_value = self.c.head()
             positions = self.c.engine.positions()

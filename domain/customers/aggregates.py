@@ -66,9 +66,7 @@ class Staff(ScrmAggregate):
     """A member of staff who serves customers on WeCom."""
 
     @classmethod
-    def register(
-        cls, staff_id: str, name: str, department: str, region: str, meta: Meta
-    ) -> Staff:
+    def register(cls, staff_id: str, name: str, department: str, region: str, meta: Meta) -> Staff:
         return cls(
             staff_id=require_slug(staff_id, "id"),
             name=require_text(name, "name", max_len=80),
@@ -139,8 +137,9 @@ class ChannelCode(ScrmAggregate):
             name=require_text(name, "name", max_len=100),
             staff_pool=pool,
             tags=normalise_tags(tags),
-            welcome_message=require_text(welcome_message, "welcome_message", max_len=1000,
-                                         allow_empty=True),
+            welcome_message=require_text(
+                welcome_message, "welcome_message", max_len=1000, allow_empty=True
+            ),
             expires_at=expires,
             max_scans=max_scans,
             meta=meta,
@@ -328,8 +327,7 @@ class Customer(ScrmAggregate):
     def assign_owner(self, staff_id: str, reason: str, meta: Meta) -> bool:
         if staff_id == self.owner:
             return False
-        self._owner_assigned(staff_id=staff_id, previous_owner=self.owner, reason=reason,
-                             meta=meta)
+        self._owner_assigned(staff_id=staff_id, previous_owner=self.owner, reason=reason, meta=meta)
         return True
 
     @event("OwnerAssigned")

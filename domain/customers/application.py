@@ -62,8 +62,9 @@ class CustomersApp(ScrmApplication):
         try:
             position = self.save_all(staff)
         except RecordConflictError:
-            raise Conflict(f"staff {staff_id} already exists", code="already_exists",
-                           field="id") from None
+            raise Conflict(
+                f"staff {staff_id} already exists", code="already_exists", field="id"
+            ) from None
         return Recorded(staff_id, position, staff.version)
 
     def record_departure(self, staff_id: str, *, reason: str, meta: Meta) -> Recorded:
@@ -88,8 +89,13 @@ class CustomersApp(ScrmApplication):
         meta: Meta,
     ) -> Recorded:
         code = ChannelCode.create(
-            name=name, staff_pool=staff_pool, tags=tags, welcome_message=welcome_message,
-            expires_at=expires_at, max_scans=max_scans, meta=meta,
+            name=name,
+            staff_pool=staff_pool,
+            tags=tags,
+            welcome_message=welcome_message,
+            expires_at=expires_at,
+            max_scans=max_scans,
+            meta=meta,
         )
         for staff_id in code.staff_pool:
             if self.find(Staff, Staff.create_id(staff_id)) is None:
@@ -148,9 +154,12 @@ class CustomersApp(ScrmApplication):
         if refusal is None:
             try:
                 assigned = code.scan(
-                    visitor=visitor, customer_id=customer_id, new_customer=customer is None,
+                    visitor=visitor,
+                    customer_id=customer_id,
+                    new_customer=customer is None,
                     returning_owner=customer.owner if customer else None,
-                    available_staff=available, meta=meta,
+                    available_staff=available,
+                    meta=meta,
                 )
             except Conflict as exc:
                 refusal = exc
@@ -164,8 +173,12 @@ class CustomersApp(ScrmApplication):
         if customer is None:
             identities = [{"kind": k, "value": v} for k, v in visitor.identities.items()]
             customer = Customer(
-                id=customer_id, owner=assigned, source_channel_code=code.id,
-                identities=identities, tags=list(code.tags), meta=meta,
+                id=customer_id,
+                owner=assigned,
+                source_channel_code=code.id,
+                identities=identities,
+                tags=list(code.tags),
+                meta=meta,
             )
             to_save += self._claims(customer.id, visitor.identities.items(), meta)
         else:
@@ -180,9 +193,13 @@ class CustomersApp(ScrmApplication):
         # The customer's own events come first in the log, then the scan that refers to it.
         position = self.save_all(customer, *to_save, code)
         return ScanResult(
-            id=str(code.id), position=position, version=code.version,
-            customer_id=str(customer.id), new_customer=is_new,
-            assigned_staff=assigned, welcome_message=code.welcome_message,
+            id=str(code.id),
+            position=position,
+            version=code.version,
+            customer_id=str(customer.id),
+            new_customer=is_new,
+            assigned_staff=assigned,
+            welcome_message=code.welcome_message,
         )
 
     def _can_serve(self, staff_id: str) -> bool:
@@ -207,8 +224,14 @@ class CustomersApp(ScrmApplication):
         customer_id = uuid4()
         claims = self._claims(customer_id, pairs, meta)
         stored = [{"kind": k, "value": self._stored_value(customer_id, k, v)} for k, v in pairs]
-        customer = Customer(id=customer_id, owner=owner, source_channel_code=None,
-                            identities=stored, tags=normalise_tags(tags), meta=meta)
+        customer = Customer(
+            id=customer_id,
+            owner=owner,
+            source_channel_code=None,
+            identities=stored,
+            tags=normalise_tags(tags),
+            meta=meta,
+        )
         return Recorded(str(customer.id), self.save_all(customer, *claims), customer.version)
 
     def add_identity(
@@ -252,8 +275,7 @@ class CustomersApp(ScrmApplication):
         customer = self.get_customer(customer_id, scope)
         customer.check_version(expected_version)
         if not self._can_serve(staff_id):
-            raise InvalidInput(f"staff {staff_id} is not an active staff member",
-                               field="staff_id")
+            raise InvalidInput(f"staff {staff_id} is not an active staff member", field="staff_id")
         if scope.department is not None and self.get_staff(staff_id).department != scope.department:
             raise Forbidden("a manager can only assign staff of their own department")
         customer.assign_owner(staff_id, "manual", meta)
@@ -296,7 +318,8 @@ class CustomersApp(ScrmApplication):
                     continue
                 raise Conflict(
                     f"this {kind} already belongs to customer {existing.customer_id}",
-                    code="identity_taken", field=f"identities.{kind}",
+                    code="identity_taken",
+                    field=f"identities.{kind}",
                 )
             claims.append(IdentityClaim(kind=kind, key=key, customer_id=customer_id, meta=meta))
         return claims
@@ -333,5 +356,6 @@ class CustomersApp(ScrmApplication):
         try:
             return attempt()
         except RecordConflictError:
-            raise Conflict("too many concurrent changes, try again",
-                           code="concurrent_update") from None
+            raise Conflict(
+                "too many concurrent changes, try again", code="concurrent_update"
+            ) from None

@@ -61,17 +61,20 @@ class Projector:
             )
 
     def stream_seq(self) -> int:
-        rows = self.db.query("SELECT stream_seq FROM projector_cursor WHERE consumer = ?",
-                             (self.durable,))
+        rows = self.db.query(
+            "SELECT stream_seq FROM projector_cursor WHERE consumer = ?", (self.durable,)
+        )
         return int(rows[0][0]) if rows else 0
 
     def _cursor_writer(self, seq: int) -> Callable[[object], None]:
         """Moves the stream cursor inside the same transaction as the projections' rows."""
+
         def write(cur: object) -> None:
             cur.execute(  # type: ignore[attr-defined]
                 "UPDATE projector_cursor SET stream_seq = ? WHERE consumer = ? AND stream_seq < ?",
                 (seq, self.durable, seq),
             )
+
         return write
 
     async def _fill_gap(self, js: JetStreamContext, start: int, stop: int) -> list[EventRecord]:
@@ -94,10 +97,14 @@ class Projector:
             await ensure_stream(js, self.stream, self.prefix)
             last_seq = await asyncio.to_thread(self.stream_seq)
             sub = await js.pull_subscribe(
-                f"{self.prefix}.>", durable=self.durable, stream=self.stream,
+                f"{self.prefix}.>",
+                durable=self.durable,
+                stream=self.stream,
                 config=ConsumerConfig(
-                    ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
-                    max_ack_pending=20_000, ack_wait=30,
+                    ack_policy=AckPolicy.ALL,
+                    deliver_policy=DeliverPolicy.ALL,
+                    max_ack_pending=20_000,
+                    ack_wait=30,
                 ),
             )
             idle = 0.0
@@ -122,7 +129,8 @@ class Projector:
                     newest = seq
                 if newest > last_seq:
                     self.applied += await asyncio.to_thread(
-                        self.apply_batch, records, self._cursor_writer(newest))
+                        self.apply_batch, records, self._cursor_writer(newest)
+                    )
                     last_seq = newest
                 await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
         finally:

@@ -39,10 +39,14 @@ async def ensure_stream(js: JetStreamContext, stream: str, prefix: str) -> None:
     try:
         await js.stream_info(stream)
     except NotFoundError:
-        await js.add_stream(StreamConfig(
-            name=stream, subjects=[f"{prefix}.>"], storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        ))
+        await js.add_stream(
+            StreamConfig(
+                name=stream,
+                subjects=[f"{prefix}.>"],
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            )
+        )
 
 
 class Relay:
@@ -77,8 +81,9 @@ class Relay:
             )
 
     def position(self) -> int:
-        rows = self.db.query("SELECT position FROM relay_positions WHERE stream = ?",
-                             (self.stream,))
+        rows = self.db.query(
+            "SELECT position FROM relay_positions WHERE stream = ?", (self.stream,)
+        )
         return int(rows[0][0]) if rows else 0
 
     def _record(self, position: int) -> None:
@@ -92,8 +97,9 @@ class Relay:
     async def publish_batch(self, js: JetStreamContext, records: Sequence[EventRecord]) -> None:
         """Publish in order, wait for every ack, then record the last position."""
         futures = [
-            await js.publish_async(r.subject(self.prefix), r.body(),
-                                   headers={"Nats-Msg-Id": r.msg_id})
+            await js.publish_async(
+                r.subject(self.prefix), r.body(), headers={"Nats-Msg-Id": r.msg_id}
+            )
             for r in records
         ]
         acks = await asyncio.gather(*futures)

@@ -38,9 +38,16 @@ class ChannelStats(Projection):
         cur.execute(
             "INSERT INTO channel_stats_codes (code_id, name, staff_pool, tags, expires_at,"
             " max_scans, created_at, version) VALUES (?,?,?,?,?,?,?,?)",
-            (e.originator_id, d["name"], dumps(d["staff_pool"]).decode(),
-             dumps(d["tags"]).decode(), d["expires_at"], d["max_scans"], e.occurred_at,
-             e.originator_version),
+            (
+                e.originator_id,
+                d["name"],
+                dumps(d["staff_pool"]).decode(),
+                dumps(d["tags"]).decode(),
+                d["expires_at"],
+                d["max_scans"],
+                e.occurred_at,
+                e.originator_version,
+            ),
         )
 
     def _count(self, e: EventRecord, cur: Any, *, scans: int, adds: int, refusals: int) -> None:
@@ -98,10 +105,20 @@ def _code(r: Any, now: datetime) -> dict[str, Any]:
     else:
         status = "active"
     return {
-        "id": r[0], "name": r[1], "staff_pool": orjson.loads(r[2]), "tags": orjson.loads(r[3]),
-        "expires_at": r[4], "max_scans": r[5], "disabled_at": r[6], "created_at": r[7],
-        "last_scan_at": r[8], "version": int(r[9]), "status": status,
-        "scans": int(r[10]), "adds": int(r[11]), "refusals": int(r[12]),
+        "id": r[0],
+        "name": r[1],
+        "staff_pool": orjson.loads(r[2]),
+        "tags": orjson.loads(r[3]),
+        "expires_at": r[4],
+        "max_scans": r[5],
+        "disabled_at": r[6],
+        "created_at": r[7],
+        "last_scan_at": r[8],
+        "version": int(r[9]),
+        "status": status,
+        "scans": int(r[10]),
+        "adds": int(r[11]),
+        "refusals": int(r[12]),
     }
 
 
@@ -123,13 +140,15 @@ def _daily(db: Database, code_ids: list[str], since: str | None, until: str | No
 
 
 def code_stats(db: Database, code_id: str, now: datetime) -> dict[str, Any] | None:
-    rows = db.query(f"SELECT {_CODE_COLUMNS} FROM channel_stats_codes WHERE code_id = ?",
-                    (code_id,))
+    rows = db.query(
+        f"SELECT {_CODE_COLUMNS} FROM channel_stats_codes WHERE code_id = ?", (code_id,)
+    )
     if not rows:
         return None
     out = _code(rows[0], now)
     out["refusals_by_reason"] = {
-        reason: int(n) for reason, n in db.query(
+        reason: int(n)
+        for reason, n in db.query(
             "SELECT reason, count FROM channel_stats_refusals WHERE code_id = ? ORDER BY reason",
             (code_id,),
         )
@@ -144,8 +163,12 @@ def code_stats(db: Database, code_id: str, now: datetime) -> dict[str, Any] | No
 def channels_dashboard(
     db: Database, now: datetime, since: str | None = None, until: str | None = None
 ) -> dict[str, Any]:
-    codes = [_code(r, now) for r in db.query(
-        f"SELECT {_CODE_COLUMNS} FROM channel_stats_codes ORDER BY created_at, code_id")]
+    codes = [
+        _code(r, now)
+        for r in db.query(
+            f"SELECT {_CODE_COLUMNS} FROM channel_stats_codes ORDER BY created_at, code_id"
+        )
+    ]
     days: dict[str, dict[str, int]] = {}
     per_code_days: dict[str, list[dict[str, Any]]] = {c["id"]: [] for c in codes}
     for code_id, day, scans, adds, refusals in _daily(db, [], since, until):
@@ -154,7 +177,8 @@ def channels_dashboard(
         total["adds"] += int(adds)
         total["refusals"] += int(refusals)
         per_code_days.setdefault(code_id, []).append(
-            {"day": day, "scans": int(scans), "adds": int(adds), "refusals": int(refusals)})
+            {"day": day, "scans": int(scans), "adds": int(adds), "refusals": int(refusals)}
+        )
     for code in codes:
         code["daily"] = per_code_days.get(code["id"], [])
     return {

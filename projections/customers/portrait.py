@@ -40,8 +40,17 @@ class Portrait(Projection):
         cur.execute(
             "INSERT INTO portrait_timeline (customer_id, position, event, occurred_at,"
             " recorded_at, actor, source, correlation_id, data) VALUES (?,?,?,?,?,?,?,?,?)",
-            (customer_id, e.position, e.name, e.occurred_at, e.recorded_at, e.actor, e.source,
-             e.correlation_id, dumps(e.data).decode()),
+            (
+                customer_id,
+                e.position,
+                e.name,
+                e.occurred_at,
+                e.recorded_at,
+                e.actor,
+                e.source,
+                e.correlation_id,
+                dumps(e.data).decode(),
+            ),
         )
 
     def _touch(self, e: EventRecord, cur: Any) -> None:
@@ -57,8 +66,15 @@ class Portrait(Projection):
         cur.execute(
             "INSERT INTO portrait_customers (customer_id, owner, source_channel_code, added_at,"
             " last_activity_at, version, added_position) VALUES (?,?,?,?,?,?,?)",
-            (e.originator_id, d["owner"], d["source_channel_code"], e.occurred_at,
-             e.occurred_at, e.originator_version, e.position),
+            (
+                e.originator_id,
+                d["owner"],
+                d["source_channel_code"],
+                e.occurred_at,
+                e.occurred_at,
+                e.originator_version,
+                e.position,
+            ),
         )
         for identity in d["identities"]:
             self._identity(e.originator_id, identity["kind"], identity["value"], cur)
@@ -95,21 +111,27 @@ class Portrait(Projection):
     @handles(Customer.Untagged)
     def _untagged(self, e: EventRecord, cur: Any) -> None:
         for tag in e.data["tags"]:
-            cur.execute("DELETE FROM portrait_tags WHERE customer_id = ? AND tag = ?",
-                        (e.originator_id, tag))
+            cur.execute(
+                "DELETE FROM portrait_tags WHERE customer_id = ? AND tag = ?",
+                (e.originator_id, tag),
+            )
         self._touch(e, cur)
 
     @handles(Customer.OwnerAssigned)
     def _owner_assigned(self, e: EventRecord, cur: Any) -> None:
-        cur.execute("UPDATE portrait_customers SET owner = ? WHERE customer_id = ?",
-                    (e.data["staff_id"], e.originator_id))
+        cur.execute(
+            "UPDATE portrait_customers SET owner = ? WHERE customer_id = ?",
+            (e.data["staff_id"], e.originator_id),
+        )
         self._touch(e, cur)
 
     @handles(ChannelCode.Scanned)
     def _scanned(self, e: EventRecord, cur: Any) -> None:
         customer_id = e.data["customer_id"]
-        cur.execute("UPDATE portrait_customers SET last_activity_at = ? WHERE customer_id = ?",
-                    (e.occurred_at, customer_id))
+        cur.execute(
+            "UPDATE portrait_customers SET last_activity_at = ? WHERE customer_id = ?",
+            (e.occurred_at, customer_id),
+        )
         self._timeline(customer_id, e, cur)
 
 
@@ -129,21 +151,34 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
         "SELECT kind, value FROM portrait_identities WHERE customer_id = ? ORDER BY kind, value",
         (customer_id,),
     )
-    tags = db.query("SELECT tag FROM portrait_tags WHERE customer_id = ? ORDER BY tag",
-                    (customer_id,))
+    tags = db.query(
+        "SELECT tag FROM portrait_tags WHERE customer_id = ? ORDER BY tag", (customer_id,)
+    )
     timeline = db.query(
         "SELECT position, event, occurred_at, recorded_at, actor, source, correlation_id, data"
         " FROM portrait_timeline WHERE customer_id = ? ORDER BY position",
         (customer_id,),
     )
     return {
-        "id": r[0], "owner": r[1], "source_channel_code": r[2], "added_at": r[3],
-        "last_activity_at": r[4], "version": int(r[5]),
+        "id": r[0],
+        "owner": r[1],
+        "source_channel_code": r[2],
+        "added_at": r[3],
+        "last_activity_at": r[4],
+        "version": int(r[5]),
         "identities": [{"kind": k, "value": v} for k, v in identities],
         "tags": [t for (t,) in tags],
         "timeline": [
-            {"position": int(t[0]), "event": t[1], "occurred_at": t[2], "recorded_at": t[3],
-             "actor": t[4], "source": t[5], "correlation_id": t[6], "data": orjson.loads(t[7])}
+            {
+                "position": int(t[0]),
+                "event": t[1],
+                "occurred_at": t[2],
+                "recorded_at": t[3],
+                "actor": t[4],
+                "source": t[5],
+                "correlation_id": t[6],
+                "data": orjson.loads(t[7]),
+            }
             for t in timeline
         ],
     }
@@ -170,8 +205,10 @@ def list_customers(
     where = ["c.added_position > ?"]
     params: list[Any] = [after]
     if tag is not None:
-        where.append("EXISTS (SELECT 1 FROM portrait_tags t"
-                     " WHERE t.customer_id = c.customer_id AND t.tag = ?)")
+        where.append(
+            "EXISTS (SELECT 1 FROM portrait_tags t"
+            " WHERE t.customer_id = c.customer_id AND t.tag = ?)"
+        )
         params.append(tag)
     if owner is not None:
         where.append("c.owner = ?")
@@ -184,7 +221,8 @@ def list_customers(
         params.append(department)
     rows = db.query(
         "SELECT c.customer_id, c.owner, c.source_channel_code, c.added_at, c.last_activity_at,"
-        " c.version, c.added_position FROM portrait_customers c WHERE " + " AND ".join(where)
+        " c.version, c.added_position FROM portrait_customers c WHERE "
+        + " AND ".join(where)
         + " ORDER BY c.added_position LIMIT ?",
         (*params, limit),
     )
@@ -194,11 +232,20 @@ def list_customers(
         marks = ",".join("?" * len(ids))
         for cid, t in db.query(
             f"SELECT customer_id, tag FROM portrait_tags WHERE customer_id IN ({marks})"
-            " ORDER BY tag", ids,
+            " ORDER BY tag",
+            ids,
         ):
             tags[cid].append(t)
     return [
-        {"id": r[0], "owner": r[1], "source_channel_code": r[2], "added_at": r[3],
-         "last_activity_at": r[4], "version": int(r[5]), "cursor": int(r[6]), "tags": tags[r[0]]}
+        {
+            "id": r[0],
+            "owner": r[1],
+            "source_channel_code": r[2],
+            "added_at": r[3],
+            "last_activity_at": r[4],
+            "version": int(r[5]),
+            "cursor": int(r[6]),
+            "tags": tags[r[0]],
+        }
         for r in rows
     ]

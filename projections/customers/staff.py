@@ -28,8 +28,14 @@ class StaffDirectory(Projection):
             "INSERT INTO staff_members"
             " (staff_id, aggregate_id, name, department, region, registered_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (d["staff_id"], e.originator_id, d["name"], d["department"], d["region"],
-             e.occurred_at),
+            (
+                d["staff_id"],
+                e.originator_id,
+                d["name"],
+                d["department"],
+                d["region"],
+                e.occurred_at,
+            ),
         )
 
     @handles(Staff.Departed)

@@ -1,0 +1,63 @@
+"""Small builders and an API client for tests that read as short stories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from fastapi.testclient import TestClient
+
+from domain.shared import Meta
+
+
+def meta(actor: str = "staff:tester", at: datetime | None = None, source: str = "api") -> Meta:
+    return Meta(
+        occurred_at=at or datetime.now(UTC),
+        actor=actor,
+        source=source,
+        correlation_id=str(uuid4()),
+        causation_id=f"cmd:test:{uuid4()}",
+    )
+
+
+class ApiClient:
+    """Wraps TestClient with a bearer token; every call returns the response."""
+
+    def __init__(self, client: TestClient, token: str):
+        self.client = client
+        self.token = token
+
+    def as_token(self, token: str) -> ApiClient:
+        return ApiClient(self.client, token)
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **(extra or {})}
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return self.client.post(path, json=json, headers=self._headers(headers))
+
+    def get(
+        self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        return self.client.get(path, params=params, headers=self._headers(headers))
+
+    # business helpers -------------------------------------------------------------------
+
+    def staff(
+        self, staff_id: str, department: str = "east", name: str = "张三", region: str = "shanghai"
+    ) -> Any:
+        r = self.post(
+            "/v1/staff", {"id": staff_id, "name": name, "department": department, "region": region}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def code(self, pool: list[str], **fields: Any) -> Any:
+        body = {"name": "test code", "staff_pool": pool, **fields}
+        r = self.post("/v1/channel-codes", body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def scan(self, code_id: str, **visitor: str) -> Any:
+        return self.post(f"/v1/channel-codes/{code_id}/scans", {"visitor": visitor})
