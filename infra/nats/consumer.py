@@ -51,7 +51,8 @@ class Projector:
         self.durable = durable
         self.batch = batch
         self.applied = 0
-        self._stopping = asyncio.Event()
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         with db.transaction() as cur:
             cur.execute(CURSOR_DDL)
             cur.execute(
@@ -91,6 +92,8 @@ class Projector:
 
     async def run(self, idle_exit: float | None = None) -> int:
         """Follow the stream. With `idle_exit`, return after that long without new events."""
+        self._loop = asyncio.get_running_loop()
+        stopping = self._stopping = asyncio.Event()
         nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
         try:
             js = nc.jetstream()
@@ -108,7 +111,7 @@ class Projector:
                 ),
             )
             idle = 0.0
-            while not self._stopping.is_set():
+            while not stopping.is_set():
                 try:
                     msgs = await sub.fetch(self.batch, timeout=0.5)
                 except NatsTimeout:
@@ -134,8 +137,11 @@ class Projector:
                     last_seq = newest
                 await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
         finally:
-            await nc.drain()
+            await nc.close()
         return self.applied
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Safe to call from any thread or a signal handler."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)

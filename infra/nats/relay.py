@@ -71,7 +71,8 @@ class Relay:
         # Blocks until the store signals new events (PostgreSQL LISTEN) or the timeout passes.
         self.wait_for_new = wait_for_new
         self.stats = RelayStats()
-        self._stopping = asyncio.Event()
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         with db.transaction() as cur:
             cur.execute(RELAY_DDL)
             cur.execute(
@@ -108,12 +109,14 @@ class Relay:
         await asyncio.to_thread(self._record, records[-1].position)
 
     async def run(self, until_caught_up: bool = False) -> RelayStats:
+        self._loop = asyncio.get_running_loop()
+        stopping = self._stopping = asyncio.Event()
         nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
         try:
             js = nc.jetstream(publish_async_max_pending=4000)
             await ensure_stream(js, self.stream, self.prefix)
             after = await asyncio.to_thread(self.position)
-            while not self._stopping.is_set():
+            while not stopping.is_set():
                 records = await asyncio.to_thread(self.read_log, after, self.batch)
                 if records:
                     await self.publish_batch(js, records)
@@ -126,8 +129,11 @@ class Relay:
                 else:
                     await asyncio.sleep(self.idle_wait)
         finally:
-            await nc.drain()
+            await nc.close()
         return self.stats
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Safe to call from any thread or a signal handler."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
