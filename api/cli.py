@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -99,7 +100,7 @@ def rebuild(
     ) as progress:
         for n in names:
             task = progress.add_task(f"rebuild {n}", total=head)
-            count = c.engine.rebuild(n, c.log_batches(), lambda k, t=task: progress.advance(t, k))
+            count = c.engine.rebuild(n, c.log_batches(), partial(progress.advance, task))
             progress.update(task, completed=count, total=max(count, 1))
     typer.echo(f"rebuilt {', '.join(names)} from {head} events")
     c.close()

@@ -86,30 +86,35 @@ class Database:
     def transaction(self) -> Iterator[Any]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if self.dialect == "sqlite":
-            conn = self._sqlite()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn.cursor()
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return
-        assert self._pool is not None
-        if self._pool.closed:
-            self._pool.open(wait=False)
+            with self._sqlite_transaction() as cur:
+                yield cur
+        else:
+            with self._pg_transaction() as cur:
+                yield cur
+
+    @contextmanager
+    def _sqlite_transaction(self) -> Iterator[sqlite3.Cursor]:
+        conn = self._sqlite()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn_cm = self._pool.connection()
-            conn = conn_cm.__enter__()
-        except (psycopg.OperationalError, TimeoutError) as exc:
-            raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from None
-        try:
-            with conn.cursor() as cur:
-                yield _PgCursor(cur)
-        except BaseException as exc:
-            conn_cm.__exit__(type(exc), exc, exc.__traceback__)
+            yield conn.cursor()
+        except BaseException:
+            conn.execute("ROLLBACK")
             raise
-        conn_cm.__exit__(None, None, None)
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _pg_transaction(self) -> Iterator[_PgCursor]:
+        pool = self._pool
+        assert pool is not None
+        if pool.closed:
+            pool.open(wait=False)
+        try:
+            with pool.connection() as conn, conn.cursor() as cur:
+                yield _PgCursor(cur)
+        except psycopg.OperationalError as exc:
+            # Unreachable, or a lock/statement timeout: either way, try again later (503).
+            raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
 
     @contextmanager
     def read(self) -> Iterator[Any]:

@@ -15,9 +15,18 @@ from infra.events import EventRecord
 Handler = Callable[[Any, EventRecord, Any], None]
 
 
-def handles(*event_classes: type) -> Callable[[Handler], Handler]:
+def handles(aggregate: type, *events: str) -> Callable[[Handler], Handler]:
+    """`@handles(Customer, "Tagged")`: the event classes are looked up now, so a typo fails
+    at import rather than silently never matching."""
+    names = []
+    for name in events:
+        event_class = getattr(aggregate, name, None)
+        if not isinstance(event_class, type):
+            raise TypeError(f"{aggregate.__name__} has no event {name!r}")
+        names.append(event_name(event_class))
+
     def mark(func: Handler) -> Handler:
-        func._handles = tuple(event_name(c) for c in event_classes)  # type: ignore[attr-defined]
+        func._handles = tuple(names)  # type: ignore[attr-defined]
         return func
 
     return mark

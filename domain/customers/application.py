@@ -342,7 +342,7 @@ class CustomersApp(ScrmApplication):
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
-            found = self.repository.get(aggregate_id)
+            found: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None

@@ -32,7 +32,7 @@ class ChannelStats(Projection):
         " PRIMARY KEY (code_id, reason))",
     )
 
-    @handles(ChannelCode.Created)
+    @handles(ChannelCode, "Created")
     def _created(self, e: EventRecord, cur: Any) -> None:
         d = e.data
         cur.execute(
@@ -65,11 +65,11 @@ class ChannelStats(Projection):
             (e.originator_id, e.occurred_at[:10], scans, adds, refusals),
         )
 
-    @handles(ChannelCode.Scanned)
+    @handles(ChannelCode, "Scanned")
     def _scanned(self, e: EventRecord, cur: Any) -> None:
         self._count(e, cur, scans=1, adds=1 if e.data["new_customer"] else 0, refusals=0)
 
-    @handles(ChannelCode.ScanRefused)
+    @handles(ChannelCode, "ScanRefused")
     def _refused(self, e: EventRecord, cur: Any) -> None:
         self._count(e, cur, scans=0, adds=0, refusals=1)
         cur.execute(
@@ -79,7 +79,7 @@ class ChannelStats(Projection):
             (e.originator_id, e.data["reason"]),
         )
 
-    @handles(ChannelCode.Disabled)
+    @handles(ChannelCode, "Disabled")
     def _disabled(self, e: EventRecord, cur: Any) -> None:
         cur.execute(
             "UPDATE channel_stats_codes SET disabled_at = ?, version = ? WHERE code_id = ?",

@@ -60,7 +60,7 @@ class Portrait(Projection):
         )
         self._timeline(e.originator_id, e, cur)
 
-    @handles(Customer.Added)
+    @handles(Customer, "Added")
     def _added(self, e: EventRecord, cur: Any) -> None:
         d = e.data
         cur.execute(
@@ -97,18 +97,18 @@ class Portrait(Projection):
             (customer_id, tag),
         )
 
-    @handles(Customer.IdentityAdded)
+    @handles(Customer, "IdentityAdded")
     def _identity_added(self, e: EventRecord, cur: Any) -> None:
         self._identity(e.originator_id, e.data["kind"], e.data["value"], cur)
         self._touch(e, cur)
 
-    @handles(Customer.Tagged)
+    @handles(Customer, "Tagged")
     def _tagged(self, e: EventRecord, cur: Any) -> None:
         for tag in e.data["tags"]:
             self._tag(e.originator_id, tag, cur)
         self._touch(e, cur)
 
-    @handles(Customer.Untagged)
+    @handles(Customer, "Untagged")
     def _untagged(self, e: EventRecord, cur: Any) -> None:
         for tag in e.data["tags"]:
             cur.execute(
@@ -117,7 +117,7 @@ class Portrait(Projection):
             )
         self._touch(e, cur)
 
-    @handles(Customer.OwnerAssigned)
+    @handles(Customer, "OwnerAssigned")
     def _owner_assigned(self, e: EventRecord, cur: Any) -> None:
         cur.execute(
             "UPDATE portrait_customers SET owner = ? WHERE customer_id = ?",
@@ -125,7 +125,7 @@ class Portrait(Projection):
         )
         self._touch(e, cur)
 
-    @handles(ChannelCode.Scanned)
+    @handles(ChannelCode, "Scanned")
     def _scanned(self, e: EventRecord, cur: Any) -> None:
         customer_id = e.data["customer_id"]
         cur.execute(

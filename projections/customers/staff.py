@@ -21,7 +21,7 @@ class StaffDirectory(Projection):
         "CREATE INDEX IF NOT EXISTS staff_members_department ON staff_members (department)",
     )
 
-    @handles(Staff.Registered)
+    @handles(Staff, "Registered")
     def _registered(self, e: EventRecord, cur: Any) -> None:
         d = e.data
         cur.execute(
@@ -38,7 +38,7 @@ class StaffDirectory(Projection):
             ),
         )
 
-    @handles(Staff.Departed)
+    @handles(Staff, "Departed")
     def _departed(self, e: EventRecord, cur: Any) -> None:
         cur.execute(
             "UPDATE staff_members SET departed_at = ? WHERE aggregate_id = ?",
