@@ -88,6 +88,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class ConcurrentUpdate(Conflict):
+    """Another command changed the same aggregate first; nothing of this one was recorded."""
+
+    code = "concurrent_update"
+
+
 class Gone(DomainError):
     """Refused because the thing has ended: an expired or disabled code (HTTP 410)."""
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
-from domain.shared import Meta
+from domain.shared import ConcurrentUpdate, Meta
 
 
 class MetaAsDict(Transcoding):
@@ -47,7 +47,12 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
 
     def save_all(self, *aggregates: Any) -> int | None:
         """Save atomically; answer the position of the last event recorded."""
-        recordings = self.save(*aggregates)
+        try:
+            recordings = self.save(*aggregates)
+        except RecordConflictError:
+            raise ConcurrentUpdate(
+                "another change to the same record was saved first; reload and try again"
+            ) from None
         if not recordings:
             return None
         for hook in self.on_recorded:

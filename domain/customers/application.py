@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +12,6 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import RecordConflictError
 
 from domain.customers.aggregates import (
     ChannelCode,
@@ -22,7 +24,15 @@ from domain.customers.aggregates import (
 )
 from domain.ports import PersonalDataVault
 from domain.scope import Scope
-from domain.shared import Conflict, Forbidden, InvalidInput, Meta, NotFound, Refused
+from domain.shared import (
+    ConcurrentUpdate,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    Meta,
+    NotFound,
+    Refused,
+)
 from domain.store import ScrmApplication
 
 A = TypeVar("A")
@@ -52,6 +62,9 @@ class CustomersApp(ScrmApplication):
     def __init__(self, vault: PersonalDataVault, env: dict[str, str] | None = None):
         super().__init__(env)
         self.vault = vault
+        # Scans of one hot code queue here instead of losing optimistic races over and over;
+        # across processes the store's version check still decides.
+        self._code_locks = [threading.Lock() for _ in range(64)]
 
     # --- staff ---------------------------------------------------------------------------
 
@@ -61,7 +74,7 @@ class CustomersApp(ScrmApplication):
         staff = Staff.register(staff_id, name, department, region, meta)
         try:
             position = self.save_all(staff)
-        except RecordConflictError:
+        except ConcurrentUpdate:
             raise Conflict(
                 f"staff {staff_id} already exists", code="already_exists", field="id"
             ) from None
@@ -121,7 +134,8 @@ class CustomersApp(ScrmApplication):
     ) -> ScanResult:
         visitor = self._visitor(identities, device, ip)
         # Nobody stated a version: a scan racing another scan of the same code just retries.
-        return self.retrying(lambda: self._scan_once(code_id, visitor, meta))
+        with self._code_locks[code_id.int % len(self._code_locks)]:
+            return self.retrying(lambda: self._scan_once(code_id, visitor, meta))
 
     def _visitor(self, identities: dict[str, str], device: str | None, ip: str | None) -> Visitor:
         clean: dict[str, str] = {}
@@ -180,7 +194,10 @@ class CustomersApp(ScrmApplication):
                 tags=list(code.tags),
                 meta=meta,
             )
-            to_save += self._claims(customer.id, visitor.identities.items(), meta)
+            try:
+                to_save += self._claims(customer.id, visitor.identities.items(), meta)
+            except Conflict as exc:  # claimed since we looked: a race to retry, not a refusal
+                raise ConcurrentUpdate(exc.detail) from None
         else:
             customer.assign_owner(assigned, "channel_code_scan", meta)
             for kind, value in visitor.identities.items():
@@ -347,15 +364,12 @@ class CustomersApp(ScrmApplication):
             return None
         return found if isinstance(found, cls) else None
 
-    def retrying(self, attempt: Callable[[], R], tries: int = 8) -> R:
-        for _ in range(tries - 1):
+    def retrying(self, attempt: Callable[[], R], tries: int = 12) -> R:
+        """Re-run a command whose save lost a race, with jittered backoff so contenders
+        spread out; the last loss is answered 409."""
+        for n in range(tries - 1):
             try:
                 return attempt()
-            except RecordConflictError:
-                continue
-        try:
-            return attempt()
-        except RecordConflictError:
-            raise Conflict(
-                "too many concurrent changes, try again", code="concurrent_update"
-            ) from None
+            except ConcurrentUpdate:
+                time.sleep(random.uniform(0, min(0.002 * 2**n, 0.05)))
+        return attempt()
