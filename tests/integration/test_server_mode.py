@@ -7,7 +7,6 @@ docker-compose starts, so SIGKILL hits them exactly as it would in production.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -26,25 +25,9 @@ from domain.shared import Refused
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from tests.factories import ApiClient, meta
+from tests.integration.support import ROOT, env_for
 
 pytestmark = pytest.mark.integration
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRM_")}
-    env.update(
-        {
-            "SCRM_DATABASE_URL": str(settings.database_url),
-            "SCRM_NATS_URL": str(settings.nats_url),
-            "SCRM_NATS_STREAM": settings.nats_stream,
-            "SCRM_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
-            "SCRM_MASTER_KEY": str(settings.master_key),
-            "SCRM_DATA_DIR": str(settings.data_dir),
-        }
-    )
-    return env
 
 
 class Process:
