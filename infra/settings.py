@@ -60,7 +60,7 @@ class Settings(BaseSettings):
             "POSTGRES_PRE_PING": "y",
             # Never the DB-functions insert path: under concurrency it interleaves notification
             # ids, and a follower tailing the log can skip events.
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
         }
         return env
 
