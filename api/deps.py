@@ -80,8 +80,8 @@ def _meta(
     scope: CurrentScope,
     x_correlation_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Meta:
-    correlation = x_correlation_id or str(uuid4())
-    request.state.correlation_id = correlation
+    # The header is validated here (a 422 names it); the middleware already chose the id.
+    correlation = x_correlation_id or request.state.correlation_id
     return Meta(
         occurred_at=datetime.now(UTC),
         actor=scope.actor,
@@ -96,6 +96,7 @@ CommandMeta = Annotated[Meta, Depends(_meta)]
 
 def _read_your_writes(
     c: ContainerDep,
+    _: ReaderScope,  # authenticate and authorise first: refused callers never wait
     min_position: Annotated[int | None, Query(ge=0)] = None,
     x_min_position: Annotated[int | None, Header(ge=0)] = None,
 ) -> None:

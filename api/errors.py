@@ -45,6 +45,17 @@ def _domain(_: Request, exc: Exception) -> OrjsonResponse:
 def _validation(_: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        # Its loc is ("body", <character offset>): no field to name, and the offset is not one.
+        why = (first.get("ctx") or {}).get("error", "decode error")
+        return OrjsonResponse(
+            error_body("invalid_input", f"the request body is not valid JSON: {why}"),
+            status_code=422,
+        )
+    if first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
+        return OrjsonResponse(
+            error_body("invalid_input", "a JSON object body is required"), status_code=422
+        )
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
     field = ".".join(loc) or None
     detail = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from uuid import uuid4
 
 from fastapi import FastAPI, Request, Response
 
@@ -39,10 +40,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @app.middleware("http")
     async def correlation(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # One id per incoming request, echoed on every answer (401s and queries too) and
+        # stamped on every event the request records.
+        given = request.headers.get("x-correlation-id", "")
+        request.state.correlation_id = given if 0 < len(given) <= 100 else str(uuid4())
         response: Response = await call_next(request)
-        cid = getattr(request.state, "correlation_id", None)
-        if cid:
-            response.headers["X-Correlation-Id"] = cid
+        response.headers["X-Correlation-Id"] = request.state.correlation_id
         return response
 
     for module in (system, staff, channel_codes, customers, dashboards):

@@ -14,7 +14,9 @@ class PersonalDataVault(Protocol):
     """Encrypts personal data with the customer's own key (crypto-shredding on erasure)."""
 
     def seal(self, customer_id: UUID, plaintext: str) -> str:
-        """Ciphertext token safe to store in events and read models."""
+        """Ciphertext token safe to store in events and read models.
+
+        Raises Gone (code `erased`) once the customer's key has been destroyed."""
         ...
 
     def unseal(self, customer_id: UUID, token: str) -> str | None:

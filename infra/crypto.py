@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
+from domain.shared import Gone
 from infra.db import Database
 
 TOKEN_PREFIX = "pd1."  # version the format so keys and ciphers can rotate later
@@ -53,7 +54,8 @@ class Vault:
 
     def seal(self, customer_id: UUID, plaintext: str) -> str:
         key = self._data_key(customer_id, create=True)
-        assert key is not None
+        if key is None:  # erased: a new key would make new personal data readable again
+            raise Gone("this customer's personal data has been erased", code="erased")
         nonce = os.urandom(12)
         ct = AESGCM(key).encrypt(nonce, plaintext.encode(), customer_id.bytes)
         return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + ct).decode()

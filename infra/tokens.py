@@ -66,12 +66,18 @@ class TokenIssuer:
                 self._key,
                 algorithms=["HS256"],
                 issuer="scrm",
-                options={"require": ["exp", "iat", "role", "sub"]},
+                options={"require": ["exp", "iat", "role", "sub", "jti"]},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         if c["role"] not in ROLES:
             raise InvalidToken("unknown role")
+        # The same rules as create(): a token that could not have been issued is refused here,
+        # not later as an error while building the caller's scope.
+        if c["role"] == "staff" and not c.get("staff"):
+            raise InvalidToken("a staff token must name its staff member")
+        if c["role"] == "manager" and not c.get("dept"):
+            raise InvalidToken("a manager token must name its department")
         return Claims(
             role=c["role"],
             staff_id=c.get("staff"),

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 
 from api.deps import (
     CommandMeta,
@@ -22,7 +23,8 @@ from api.schemas.customers import (
     ScanCreate,
     ScanRecorded,
 )
-from domain.shared import NotFound
+from domain.customers.aggregates import Staff
+from domain.shared import Forbidden, NotFound
 from projections.customers.channel_stats import code_stats
 
 router = APIRouter(prefix="/v1/channel-codes", tags=["channel codes"])
@@ -32,6 +34,11 @@ router = APIRouter(prefix="/v1/channel-codes", tags=["channel codes"])
 def create_channel_code(
     body: ChannelCodeCreate, app: CustomersAppDep, scope: ManagerScope, meta: CommandMeta
 ) -> object:
+    if scope.department is not None:
+        for staff_id in body.staff_pool:
+            staff = app.find(Staff, Staff.create_id(staff_id))  # unknown staff: the domain's 422
+            if staff is not None and staff.department != scope.department:
+                raise Forbidden("a manager can only route a code to staff of their own department")
     return app.create_channel_code(
         name=body.name,
         staff_pool=body.staff_pool,
@@ -46,12 +53,13 @@ def create_channel_code(
 @router.post("/{code_id}/disable", status_code=202, response_model=Recorded)
 def disable_channel_code(
     code_id: UUID,
-    body: DisableCreate,
     app: CustomersAppDep,
     scope: ManagerScope,
     meta: CommandMeta,
     version: IfMatch,
+    body: Annotated[DisableCreate | None, Body()] = None,
 ) -> object:
+    body = body or DisableCreate()
     expected = body.expected_version if body.expected_version is not None else version
     return app.disable_channel_code(
         code_id, reason=body.reason, expected_version=expected, meta=meta

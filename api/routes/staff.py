@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Body
 
 from api.deps import CommandMeta, CustomersAppDep, ManagerScope, ReadDb, ReaderScope, ReadYourWrites
 from api.schemas.customers import DepartureCreate, Recorded, StaffCreate
@@ -24,11 +26,12 @@ def register_staff(
 @router.post("/{staff_id}/departure", status_code=202, response_model=Recorded)
 def record_departure(
     staff_id: str,
-    body: DepartureCreate,
     app: CustomersAppDep,
     scope: ManagerScope,
     meta: CommandMeta,
+    body: Annotated[DepartureCreate | None, Body()] = None,
 ) -> object:
+    body = body or DepartureCreate()
     if scope.department is not None and app.get_staff(staff_id).department != scope.department:
         raise Forbidden("a manager can only record departures in their own department")
     return app.record_departure(staff_id, reason=body.reason, meta=meta)

@@ -31,23 +31,23 @@ _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{5,19}$")
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9_\-@.]{1,128}$")
 
 
-def normalise_identity(kind: str, value: str) -> str:
-    """Validate one identity; returns the canonical value (phones lose spaces and dashes)."""
+def normalise_identity(kind: str, value: str, within: str = "identities") -> str:
+    """Validate one identity; returns the canonical value (phones lose spaces and dashes).
+    `within` names where the identity sits in the request, for the error's field."""
     if kind not in IDENTITY_KINDS:
         raise InvalidInput(
-            f"identity kind must be one of {', '.join(IDENTITY_KINDS)}", field="identities.kind"
+            f"identity kind must be one of {', '.join(IDENTITY_KINDS)}", field=f"{within}.kind"
         )
+    field = f"{within}.{kind}"
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{kind} must not be empty", field=f"identities.{kind}")
+        raise InvalidInput(f"{kind} must not be empty", field=field)
     value = value.strip()
     if kind == "phone":
         if not _PHONE.match(value):
-            raise InvalidInput("phone must be 6-20 digits", field="identities.phone")
+            raise InvalidInput("phone must be 6-20 digits", field=field)
         return re.sub(r"[\s\-]", "", value)
     if not _OPAQUE_ID.match(value):
-        raise InvalidInput(
-            f"{kind} must be 1-128 letters, digits or _-@.", field=f"identities.{kind}"
-        )
+        raise InvalidInput(f"{kind} must be 1-128 letters, digits or _-@.", field=field)
     return value
 
 

@@ -147,7 +147,7 @@ class CustomersApp(ScrmApplication):
                     f"a scan identifies the visitor by {', '.join(SCAN_IDENTITY_KINDS)}",
                     field=f"visitor.{kind}",
                 )
-            clean[kind] = normalise_identity(kind, value)
+            clean[kind] = normalise_identity(kind, value, within="visitor")
         if not clean:
             raise InvalidInput(
                 "a scan needs at least one of wecom_external_userid, openid or unionid",
@@ -334,7 +334,7 @@ class CustomersApp(ScrmApplication):
                 if skip_taken:
                     continue
                 raise Conflict(
-                    f"this {kind} already belongs to customer {existing.customer_id}",
+                    f"this {kind} already belongs to another customer",
                     code="identity_taken",
                     field=f"identities.{kind}",
                 )

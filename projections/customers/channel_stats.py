@@ -182,7 +182,8 @@ def channels_dashboard(
     for code in codes:
         code["daily"] = per_code_days.get(code["id"], [])
     return {
-        "totals": {k: sum(c[k] for c in codes) for k in ("scans", "adds", "refusals")},
+        # Totals over the days shown, so a window's totals match its series.
+        "totals": {k: sum(d[k] for d in days.values()) for k in ("scans", "adds", "refusals")},
         "days": [{"day": d, **v} for d, v in sorted(days.items())],
         "codes": codes,
     }
