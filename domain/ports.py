@@ -6,6 +6,7 @@ imports infra.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 from uuid import UUID
 
@@ -26,3 +27,11 @@ class PersonalDataVault(Protocol):
     def blind_index(self, kind: str, value: str) -> str:
         """Keyed hash for equality lookups (same phone -> same index) without clear text."""
         ...
+
+
+class AggregateLocks(Protocol):
+    """Serialises commands on one hot aggregate (a busy channel code) across threads and
+    processes, so they queue instead of losing optimistic races over and over. Correctness
+    never depends on it: the store's version check still decides."""
+
+    def hold(self, aggregate_id: UUID) -> AbstractContextManager[None]: ...

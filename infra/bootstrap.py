@@ -17,6 +17,7 @@ from infra.crypto import Vault
 from infra.db import Database
 from infra.events import EventRecord, to_record
 from infra.listen import pg_waiter
+from infra.locks import LocalLocks, PostgresLocks
 from infra.nats.consumer import Projector
 from infra.nats.relay import Relay
 from infra.settings import Settings
@@ -107,6 +108,8 @@ class Container:
         if self.follower is not None:
             self.follower.stop()
         self.customers.close()
+        if isinstance(self.customers.locks, PostgresLocks):
+            self.customers.locks.close()
         self.read_db.close()
         if self.key_db is not self.read_db:
             self.key_db.close()
@@ -121,7 +124,8 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         else Database(settings.key_db_url())
     )
     vault = Vault(key_db, master)
-    customers = CustomersApp(vault, env=settings.event_store_env())
+    locks = PostgresLocks(settings.database_url) if settings.database_url else LocalLocks()
+    customers = CustomersApp(vault, locks, env=settings.event_store_env())
     registry = CollectorRegistry()
     appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)
     customers.on_recorded.append(appended.inc)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -22,7 +21,7 @@ from domain.customers.aggregates import (
     normalise_identity,
     normalise_tags,
 )
-from domain.ports import PersonalDataVault
+from domain.ports import AggregateLocks, PersonalDataVault
 from domain.scope import Scope
 from domain.shared import (
     ConcurrentUpdate,
@@ -59,12 +58,18 @@ class ScanResult(Recorded):
 
 
 class CustomersApp(ScrmApplication):
-    def __init__(self, vault: PersonalDataVault, env: dict[str, str] | None = None):
+    # Hot codes and long-lived customers load from a snapshot plus the events after it.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {ChannelCode: 100, Customer: 100}
+
+    def __init__(
+        self,
+        vault: PersonalDataVault,
+        locks: AggregateLocks,
+        env: dict[str, str] | None = None,
+    ):
         super().__init__(env)
         self.vault = vault
-        # Scans of one hot code queue here instead of losing optimistic races over and over;
-        # across processes the store's version check still decides.
-        self._code_locks = [threading.Lock() for _ in range(64)]
+        self.locks = locks
 
     # --- staff ---------------------------------------------------------------------------
 
@@ -134,7 +139,7 @@ class CustomersApp(ScrmApplication):
     ) -> ScanResult:
         visitor = self._visitor(identities, device, ip)
         # Nobody stated a version: a scan racing another scan of the same code just retries.
-        with self._code_locks[code_id.int % len(self._code_locks)]:
+        with self.locks.hold(code_id):
             return self.retrying(lambda: self._scan_once(code_id, visitor, meta))
 
     def _visitor(self, identities: dict[str, str], device: str | None, ip: str | None) -> Visitor:

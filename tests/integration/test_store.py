@@ -58,3 +58,47 @@ def test_a_follower_tailing_the_log_during_concurrent_appends_never_skips_an_eve
     assert len(everything) > 100
     assert seen == everything  # in order, none skipped, none twice
     c.close()
+
+
+def test_several_processes_scanning_one_hot_code_take_turns_and_every_scan_succeeds(
+    pg_settings: Settings,
+) -> None:
+    """Four containers (as four API processes) × two threads × 25 scans on one code."""
+    from concurrent.futures import ThreadPoolExecutor
+    from uuid import UUID
+
+    containers = [bootstrap(pg_settings) for _ in range(4)]
+    app = containers[0].customers
+    for staff_id in ("a", "b"):
+        app.register_staff(staff_id=staff_id, name="员工", department="d", region="r", meta=meta())
+    code = UUID(
+        app.create_channel_code(
+            name="hot",
+            staff_pool=["a", "b"],
+            tags=[],
+            welcome_message="",
+            expires_at=None,
+            max_scans=None,
+            meta=meta(),
+        ).id
+    )
+
+    def worker(job: tuple[int, int]) -> list[str]:
+        n, t = job
+        return [
+            containers[n]
+            .customers.scan_channel_code(
+                code, identities={"openid": f"p{n}t{t}i{i}"}, device=None, ip=None, meta=meta()
+            )
+            .customer_id
+            for i in range(25)
+        ]
+
+    jobs = [(n, t) for n in range(4) for t in range(2)]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        customers = [cid for batch in pool.map(worker, jobs) for cid in batch]
+    assert len(customers) == len(set(customers)) == 200
+    fresh = bootstrap(pg_settings)
+    assert fresh.customers.repository.get(code).scans == 200
+    for c in [*containers, fresh]:
+        c.close()

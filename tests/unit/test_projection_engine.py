@@ -1,0 +1,124 @@
+"""Read models apply each event exactly once and can be rebuilt from the log at any time."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.bootstrap import Container
+from projections.engine import NotCaughtUp
+from tests.unit.world import World, dump, embedded_only, project
+
+READ_MODELS = ["staff", "portrait", "channel_stats"]
+
+
+def dumps(container: Container) -> dict[str, dict]:
+    return {name: dump(container, name) for name in READ_MODELS}
+
+
+@embedded_only
+def test_every_read_model_is_registered(container: Container) -> None:
+    assert sorted(container.engine.projections) == sorted(READ_MODELS)
+    assert container.engine.positions() == dict.fromkeys(READ_MODELS, 0)
+
+
+def test_applying_the_same_batch_twice_changes_nothing(container: Container) -> None:
+    World(container.customers)
+    records = container.read_log(0, 1000)
+
+    first = container.engine.apply_batch(records)
+    after_first = dumps(container)
+    second = container.engine.apply_batch(records)
+
+    assert first == len(records) * len(READ_MODELS)
+    assert second == 0
+    assert dumps(container) == after_first
+    assert container.engine.positions() == dict.fromkeys(READ_MODELS, container.head())
+    assert after_first["portrait"]["portrait_customers"]  # the models are not empty
+
+
+def test_an_overlapping_redelivery_applies_only_what_is_new(container: Container) -> None:
+    World(container.customers)
+    records = container.read_log(0, 1000)
+    engine = container.engine
+
+    engine.apply_batch(records[:7])
+    applied = engine.apply_batch(records[3:])
+    overlapped = dumps(container)
+    for name in READ_MODELS:
+        engine.rebuild(name, [records])
+
+    assert applied == (len(records) - 7) * len(READ_MODELS)
+    assert dumps(container) == overlapped
+
+
+@embedded_only
+def test_each_read_model_keeps_its_own_position(container: Container) -> None:
+    World(container.customers)
+    records = container.read_log(0, 1000)
+    head = container.head()
+
+    container.engine.apply_batch(records, only=["staff"])
+    assert container.engine.positions() == {"staff": head, "portrait": 0, "channel_stats": 0}
+    assert container.engine.low_water_mark() == 0
+
+    applied = container.engine.apply_batch(records)
+
+    assert applied == 2 * len(records)
+    assert container.engine.positions() == dict.fromkeys(READ_MODELS, head)
+
+
+def test_a_failing_batch_leaves_rows_and_position_as_they_were(container: Container) -> None:
+    World(container.customers)
+    records = container.read_log(0, 1000)
+    container.engine.apply_batch(records[:5])
+    before, positions = dumps(container), container.engine.positions()
+
+    def fail(cur: object) -> None:
+        raise RuntimeError("the projector's cursor could not move")
+
+    with pytest.raises(RuntimeError):
+        container.engine.apply_batch(records, also=fail)
+
+    assert dumps(container) == before
+    assert container.engine.positions() == positions
+
+
+@pytest.mark.parametrize("name", READ_MODELS)
+def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: str) -> None:
+    World(container.customers)
+    project(container)
+    live, positions = dump(container, name), container.engine.positions()
+
+    replayed = container.engine.rebuild(name, container.log_batches(batch=4))
+
+    assert replayed == container.head()
+    assert dump(container, name) == live
+    assert container.engine.positions() == positions
+    assert any(live.values())
+
+
+def test_the_live_follower_keeps_read_models_at_the_head(container: Container) -> None:
+    world = World(container.customers)
+    follower = container.start_follower()
+
+    container.engine.wait_for(container.head(), timeout=10)
+
+    assert follower.error is None
+    assert container.engine.positions() == dict.fromkeys(READ_MODELS, container.head())
+    assert container.read_db.query(
+        "SELECT owner FROM portrait_customers WHERE customer_id = ?", (str(world.c4),)
+    ) == [("w",)]
+
+
+@embedded_only
+def test_waiting_for_a_position_not_yet_reached_says_how_far_each_model_is(
+    container: Container,
+) -> None:
+    World(container.customers)
+    container.engine.apply_batch(container.read_log(0, 5))
+
+    with pytest.raises(NotCaughtUp) as behind:
+        container.engine.wait_for(container.head(), timeout=0.05)
+
+    assert behind.value.wanted == container.head()
+    assert behind.value.positions == dict.fromkeys(READ_MODELS, 5)
