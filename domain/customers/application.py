@@ -243,27 +243,37 @@ class CustomersApp(ScrmApplication):
             raise InvalidInput("a customer needs at least one identity", field="identities")
         if owner is not None and not self._can_serve(owner):
             raise InvalidInput(f"owner {owner} is not an active staff member", field="owner")
-        customer_id = uuid4()
-        claims = self._claims(customer_id, pairs, meta)
-        stored = [{"kind": k, "value": self._stored_value(customer_id, k, v)} for k, v in pairs]
-        customer = Customer(
-            id=customer_id,
-            owner=owner,
-            source_channel_code=None,
-            identities=stored,
-            tags=normalise_tags(tags),
-            meta=meta,
-        )
-        return Recorded(str(customer.id), self.save_all(customer, *claims), customer.version)
+
+        def attempt() -> Recorded:
+            customer_id = uuid4()
+            claims = self._claims(customer_id, pairs, meta)
+            stored = [{"kind": k, "value": self._stored_value(customer_id, k, v)} for k, v in pairs]
+            customer = Customer(
+                id=customer_id,
+                owner=owner,
+                source_channel_code=None,
+                identities=stored,
+                tags=normalise_tags(tags),
+                meta=meta,
+            )
+            return Recorded(str(customer.id), self.save_all(customer, *claims), customer.version)
+
+        # Losing a race for a claim: the second attempt answers identity_taken.
+        return self.retrying(attempt, tries=2)
 
     def add_identity(
         self, customer_id: UUID, *, kind: str, value: str, scope: Scope, meta: Meta
     ) -> Recorded:
-        customer = self.get_customer(customer_id, scope)
         ((kind, value),) = self._normalise_pairs([(kind, value)])
-        claims = self._claims(customer.id, [(kind, value)], meta)
-        customer.add_identity(kind, self._stored_value(customer.id, kind, value), meta)
-        return Recorded(str(customer.id), self.save_all(customer, *claims), customer.version)
+
+        def attempt() -> Recorded:
+            customer = self.get_customer(customer_id, scope)
+            claims = self._claims(customer.id, [(kind, value)], meta)
+            if claims:  # already this customer's own identity: nothing to record
+                customer.add_identity(kind, self._stored_value(customer.id, kind, value), meta)
+            return Recorded(str(customer.id), self.save_all(customer, *claims), customer.version)
+
+        return self.retrying(attempt, tries=2)
 
     def change_tags(
         self,
@@ -335,6 +345,8 @@ class CustomersApp(ScrmApplication):
         for kind, value in pairs:
             key = self._claim_key(kind, value)
             existing = self.find(IdentityClaim, IdentityClaim.create_id(kind, key))
+            if existing is not None and existing.customer_id == customer_id:
+                continue
             if existing is not None:
                 if skip_taken:
                     continue

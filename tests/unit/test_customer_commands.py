@@ -237,3 +237,16 @@ def test_a_customer_scanned_in_is_found_again_by_its_claim(app: CustomersApp) ->
 
     assert claim is not None
     assert str(claim.customer_id) == result.customer_id
+
+
+def test_adding_an_identity_the_customer_already_has_records_nothing_and_is_no_conflict(
+    container: Container, app: CustomersApp
+) -> None:
+    added = app.add_customer(
+        identities=[("phone", "13800138000")], tags=[], owner=None, meta=meta()
+    )
+    head = container.head()
+    again = app.add_identity(
+        UUID(added.id), kind="phone", value="138-0013-8000", scope=Scope(role="admin"), meta=meta()
+    )
+    assert again.position is None and container.head() == head
