@@ -37,6 +37,12 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
     # so a position is one number and tracking names one stream.
     name = "scrm"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names each subclass after itself unless it says otherwise; every
+        # context must share the one log, so the name is fixed here for all of them.
+        super().__init_subclass__(**kwargs)
+        cls.name = ScrmApplication.name
+
     def __init__(self, env: dict[str, str] | None = None):
         super().__init__(env)
         self.on_recorded: list[Callable[[int], None]] = []

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from domain.customers.application import CustomersApp
 from infra.crypto import Vault
-from infra.db import Database
+from infra.db import Database, schema_lock
 from infra.events import EventRecord, to_record
 from infra.listen import pg_waiter
 from infra.locks import LocalLocks, PostgresLocks
@@ -82,27 +82,30 @@ class Container:
     def relay(self) -> Relay:
         s = self.settings
         assert s.nats_url, "the relay needs SCRM_NATS_URL"
-        waiter = pg_waiter(s.database_url, "scrm_events") if s.database_url else None
-        return Relay(
-            self.read_db,
-            self.read_log,
-            s.nats_url,
-            s.nats_stream,
-            s.nats_subject_prefix,
-            wait_for_new=waiter,
-        )
+        channel = getattr(self.customers.recorder, "channel_name", None)
+        waiter = pg_waiter(s.database_url, channel) if s.database_url and channel else None
+        with schema_lock(s.database_url):
+            return Relay(
+                self.read_db,
+                self.read_log,
+                s.nats_url,
+                s.nats_stream,
+                s.nats_subject_prefix,
+                wait_for_new=waiter,
+            )
 
     def projector(self) -> Projector:
         s = self.settings
         assert s.nats_url, "the projector needs SCRM_NATS_URL"
-        return Projector(
-            self.read_db,
-            self.engine.apply_batch,
-            s.nats_url,
-            s.nats_stream,
-            s.nats_subject_prefix,
-            durable=f"{s.nats_stream.lower()}-projector",
-        )
+        with schema_lock(s.database_url):
+            return Projector(
+                self.read_db,
+                self.engine.apply_batch,
+                s.nats_url,
+                s.nats_stream,
+                s.nats_subject_prefix,
+                durable=f"{s.nats_stream.lower()}-projector",
+            )
 
     def close(self) -> None:
         if self.follower is not None:
@@ -123,13 +126,14 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         if settings.key_db_url() == settings.read_db_url()
         else Database(settings.key_db_url())
     )
-    vault = Vault(key_db, master)
     locks = PostgresLocks(settings.database_url) if settings.database_url else LocalLocks()
-    customers = CustomersApp(vault, locks, env=settings.event_store_env())
+    with schema_lock(settings.database_url):  # every constructor below creates its tables
+        vault = Vault(key_db, master)
+        customers = CustomersApp(vault, locks, env=settings.event_store_env())
+        engine = ProjectionEngine(read_db, list(projections or all_projections()))
     registry = CollectorRegistry()
     appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)
     customers.on_recorded.append(appended.inc)
-    engine = ProjectionEngine(read_db, list(projections or all_projections()))
     return Container(
         settings=settings,
         customers=customers,

@@ -137,3 +137,21 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+SCHEMA_LOCK_KEY = 0x5C53_0001  # one advisory lock key for "creating scrm's tables"
+
+
+@contextmanager
+def schema_lock(url: str | None) -> Iterator[None]:
+    """Processes starting together (api, relay, projector) create tables one at a time:
+    PostgreSQL refuses concurrent CREATE OR REPLACE FUNCTION ('tuple concurrently updated')."""
+    if not url:
+        yield
+        return
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))

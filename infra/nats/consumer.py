@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import nats
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -90,9 +91,28 @@ class Projector:
                 out.append(EventRecord.from_body(raw.data))
         return out
 
+    async def _apply(self, js: JetStreamContext, msgs: list[Msg], last_seq: int) -> int:
+        """Apply one fetched batch in stream order, then ack it. Returns the new cursor."""
+        records: list[EventRecord] = []
+        newest = last_seq
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            if seq <= newest:
+                continue  # already applied: a redelivery
+            if seq > newest + 1:
+                records += await self._fill_gap(js, newest + 1, seq)
+            records.append(EventRecord.from_body(msg.data))
+            newest = seq
+        if newest > last_seq:
+            self.applied += await asyncio.to_thread(
+                self.apply_batch, records, self._cursor_writer(newest)
+            )
+        await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        return newest
+
     async def run(self, idle_exit: float | None = None) -> int:
         """Follow the stream. With `idle_exit`, return after that long without new events."""
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         stopping = self._stopping = asyncio.Event()
         nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
         try:
@@ -110,32 +130,28 @@ class Projector:
                     ack_wait=30,
                 ),
             )
-            idle = 0.0
+            idle_since = loop.time()
             while not stopping.is_set():
                 try:
                     msgs = await sub.fetch(self.batch, timeout=0.5)
-                except NatsTimeout:
-                    idle += 0.5
-                    if idle_exit is not None and idle >= idle_exit:
+                except (NatsTimeout, TimeoutError):  # nats-py raises either when idle
+                    msgs = []
+                if not msgs:
+                    if idle_exit is not None and loop.time() - idle_since >= idle_exit:
                         break
+                    await asyncio.sleep(0.01)  # an empty answer can come back at once
                     continue
-                idle = 0.0
-                records: list[EventRecord] = []
-                newest = last_seq
-                for msg in msgs:
-                    seq = msg.metadata.sequence.stream
-                    if seq <= newest:
-                        continue  # already applied: a redelivery
-                    if seq > newest + 1:
-                        records += await self._fill_gap(js, newest + 1, seq)
-                    records.append(EventRecord.from_body(msg.data))
-                    newest = seq
-                if newest > last_seq:
-                    self.applied += await asyncio.to_thread(
-                        self.apply_batch, records, self._cursor_writer(newest)
-                    )
-                    last_seq = newest
-                await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+                idle_since = loop.time()
+                while not stopping.is_set():
+                    try:
+                        last_seq = await self._apply(js, msgs, last_seq)
+                        break
+                    except Exception:
+                        # Nothing of the batch was committed or acked: retry the batch in hand
+                        # (never skip it) from the cursor as the database has it.
+                        log.exception("projection batch failed; retrying")
+                        await asyncio.sleep(1.0)
+                        last_seq = await asyncio.to_thread(self.stream_seq)
         finally:
             await nc.close()
         return self.applied

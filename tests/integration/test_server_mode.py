@@ -23,7 +23,10 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from domain.shared import Refused
 from infra.bootstrap import Container, bootstrap
+from infra.events import EventRecord
 from infra.settings import Settings
+from projections import all_projections
+from projections.base import Projection
 from tests.factories import ApiClient, meta
 from tests.integration.support import ROOT, env_for
 
@@ -362,4 +365,37 @@ def test_refusals_flow_to_the_dashboard_in_server_mode(server_settings: Settings
     asyncio.run(c.projector().run(idle_exit=1.0))
     row = c.read_db.query("SELECT scans, adds, refusals FROM channel_stats_codes")
     assert [tuple(int(v) for v in r) for r in row] == [(1, 1, 1)]
+    c.close()
+
+
+class Flaky(Projection):
+    """Fails on the first customer it sees, once, like a database hiccup; logs every event."""
+
+    name = "flaky"
+    tables = ("flaky_seen",)
+    ddl = ("CREATE TABLE IF NOT EXISTS flaky_seen (position BIGINT PRIMARY KEY)",)
+    failures_left = 1
+
+    def apply(self, record: EventRecord, cur: object) -> None:
+        if record.name == "CustomerAdded" and Flaky.failures_left:
+            Flaky.failures_left -= 1
+            raise RuntimeError("transient failure")
+        cur.execute("INSERT INTO flaky_seen (position) VALUES (?)", (record.position,))  # type: ignore[attr-defined]
+
+
+def test_a_failing_batch_is_retried_by_the_projector_and_applied_exactly_once(
+    server_settings: Settings,
+) -> None:
+    c = bootstrap(server_settings, projections=[*all_projections(), Flaky()])
+    code = seed(c)
+    for i in range(10):
+        c.customers.scan_channel_code(
+            code, identities={"openid": f"f{i}"}, device=None, ip=None, meta=meta()
+        )
+    asyncio.run(c.relay().run(until_caught_up=True))
+    asyncio.run(c.projector().run(idle_exit=2.5))
+    assert Flaky.failures_left == 0  # it did fail once
+    seen = [int(r[0]) for r in c.read_db.query("SELECT position FROM flaky_seen ORDER BY 1")]
+    assert seen == [r.position for batch in c.log_batches() for r in batch]  # once each (PK)
+    assert caught_up(c)
     c.close()

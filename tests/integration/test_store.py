@@ -102,3 +102,53 @@ def test_several_processes_scanning_one_hot_code_take_turns_and_every_scan_succe
     assert fresh.customers.repository.get(code).scans == 200
     for c in [*containers, fresh]:
         c.close()
+
+
+def test_every_context_appends_to_the_one_scrm_log_and_the_relay_listens_on_its_channel(
+    pg_settings: Settings,
+) -> None:
+    import psycopg
+
+    c = bootstrap(pg_settings)
+    assert c.customers.name == "scrm"
+    c.customers.register_staff(staff_id="z", name="甲", department="d", region="r", meta=meta())
+    with psycopg.connect(str(pg_settings.database_url)) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE '%events'")
+        }
+    assert tables == {"scrm_events"}
+    assert c.customers.recorder.channel_name == "scrm_events"  # type: ignore[attr-defined]
+    c.close()
+
+
+def test_the_relays_waiter_wakes_on_the_stores_notify_rather_than_its_timeout(
+    pg_settings: Settings,
+) -> None:
+    from infra.listen import pg_waiter
+
+    c = bootstrap(pg_settings)
+    wait = pg_waiter(str(pg_settings.database_url), c.customers.recorder.channel_name)  # type: ignore[attr-defined]
+    wait(0.01)  # connects and LISTENs
+    woke = threading.Event()
+
+    def sleeper() -> None:
+        wait(60.0)
+        woke.set()
+
+    t = threading.Thread(target=sleeper, daemon=True)
+    t.start()
+    c.customers.register_staff(staff_id="n", name="乙", department="d", region="r", meta=meta())
+    assert woke.wait(20.0), "the waiter slept through the NOTIFY"
+    c.close()
+
+
+def test_processes_starting_together_on_a_new_database_all_come_up(pg_settings: Settings) -> None:
+    """api, relay and projector start at once under docker-compose: table creation queues."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        containers = list(pool.map(lambda _: bootstrap(pg_settings), range(6)))
+    assert all(c.head() == 0 for c in containers)
+    for c in containers:
+        c.close()
