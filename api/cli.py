@@ -98,10 +98,9 @@ def rebuild(
         TimeRemainingColumn(),
         console=err,
     ) as progress:
-        for n in names:
-            task = progress.add_task(f"rebuild {n}", total=head)
-            count = c.engine.rebuild(n, c.log_batches(), partial(progress.advance, task))
-            progress.update(task, completed=count, total=max(count, 1))
+        task = progress.add_task(f"rebuild {', '.join(names)}", total=head)
+        count = c.engine.rebuild(names, c.log_batches(), partial(progress.advance, task))
+        progress.update(task, completed=count, total=max(count, 1))
     typer.echo(f"rebuilt {', '.join(names)} from {head} events")
     c.close()
 

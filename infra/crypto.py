@@ -99,20 +99,28 @@ class Vault:
         if not rows:
             if not create:
                 return None
-            wrapped = base64.b64encode(aes_key_wrap(self._kek, AESGCM.generate_key(256))).decode()
+            key = AESGCM.generate_key(256)
+            wrapped = base64.b64encode(aes_key_wrap(self._kek, key)).decode()
             with self.db.transaction() as cur:
                 cur.execute(
                     "INSERT INTO scrm_data_keys (customer_id, wrapped, created_at)"
                     " VALUES (?, ?, ?) ON CONFLICT (customer_id) DO NOTHING",
                     (str(customer_id), wrapped, datetime.now(UTC).isoformat()),
                 )
-            return self._data_key(customer_id, create=False)  # whoever won the race
+                inserted = cur.rowcount == 1
+            if not inserted:
+                return self._data_key(customer_id, create=False)  # whoever won the race
+            self._remember(customer_id, key)
+            return key
         key = aes_key_unwrap(self._kek, base64.b64decode(rows[0][0]))
+        self._remember(customer_id, key)
+        return key
+
+    def _remember(self, customer_id: UUID, key: bytes) -> None:
         with self._lock:
             self._cache[customer_id] = key
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return key
 
 
 def mask_phone(phone: str) -> str:

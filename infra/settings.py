@@ -63,7 +63,8 @@ class Settings(BaseSettings):
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "20",
             "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_PRE_PING": "y",
+            # No pre-ping round trip per checkout: the recorder retries on a dropped connection.
+            "POSTGRES_PRE_PING": "n",
             # Never the DB-functions insert path: under concurrency it interleaves notification
             # ids, and a follower tailing the log can skip events.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "no",

@@ -86,21 +86,24 @@ class ProjectionEngine:
 
     def rebuild(
         self,
-        name: str,
+        names: str | Sequence[str],
         batches: Iterable[Sequence[EventRecord]],
         progress: Callable[[int], Any] | None = None,
     ) -> int:
-        """Drop one read model and replay it from the start, in one transaction: readers see
-        the old model until the new one is complete, and a live projector waits."""
-        projection = self.projections[name]
+        """Drop read models and replay them from the start, reading the log once for all of
+        them, in one transaction: readers see the old models until the new ones are complete,
+        and a live projector waits."""
+        chosen = [names] if isinstance(names, str) else list(names)
         total = 0
         with self.db.transaction() as cur:
-            self._lock_position(cur, name)
-            projection.drop(cur)
-            projection.create(cur)
-            cur.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (name,))
+            for name in chosen:
+                self._lock_position(cur, name)
+                self.projections[name].drop(cur)
+                self.projections[name].create(cur)
+                cur.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (name,))
             for batch in batches:
-                self._apply(cur, name, batch)
+                for name in chosen:
+                    self._apply(cur, name, batch)
                 total += len(batch)
                 if progress is not None:
                     progress(len(batch))

@@ -57,3 +57,28 @@ def test_the_log_reads_in_order_from_any_position(container: Container) -> None:
     assert [[r.position for r in b] for b in batches] == [[1, 2], [3]]
     assert container.read_log(3, 100) == []
     assert container.head() == 3
+
+
+def test_records_decoded_straight_from_the_stored_json_equal_those_built_via_the_domain(
+    container: Container,
+) -> None:
+    from api.demo import load_demo
+    from infra.events import to_record, to_record_via_domain
+
+    load_demo(container.customers)
+    app = container.customers
+    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    names = set()
+    for n in notifications:
+        fast, slow = to_record(n, app.mapper), to_record_via_domain(n, app.mapper)
+        assert fast == slow, n.topic
+        names.add(fast.name)
+    # Every kind of event the demo records, refusals and disabling included.
+    assert {
+        "ChannelCodeScanned",
+        "ChannelCodeScanRefused",
+        "ChannelCodeDisabled",
+        "CustomerAdded",
+        "IdentityClaimClaimed",
+        "StaffRegistered",
+    } <= names
