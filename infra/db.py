@@ -10,7 +10,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
 import psycopg
@@ -30,25 +30,38 @@ class StoreUnavailable(Exception):
 
 
 class _PgCursor:
-    def __init__(self, cur: psycopg.Cursor[Any]):
+    """Portable `?` placeholders on a psycopg cursor. In pipeline mode, statements that
+    return rows run on a cursor of their own, so their fetch gets their own answer rather
+    than the oldest pending one."""
+
+    _RETURNS_ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipelined: bool = False):
         self._cur = cur
+        self._pipelined = pipelined
+        self._last = cur
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
-        self._cur.execute(_PLACEHOLDER.sub("%s", sql), params or None)  # type: ignore[arg-type]
+        cur = self._cur
+        if self._pipelined and self._RETURNS_ROWS.search(sql):
+            cur = self._cur.connection.cursor()
+        cur.execute(_PLACEHOLDER.sub("%s", sql), params or None)  # type: ignore[arg-type]
+        self._last = cur
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cur.executemany(_PLACEHOLDER.sub("%s", sql), rows)  # type: ignore[arg-type]
+        self._last = self._cur
 
     def fetchone(self) -> Any:
-        return self._cur.fetchone()
+        return self._last.fetchone()
 
     def fetchall(self) -> list[Any]:
-        return self._cur.fetchall()
+        return self._last.fetchall()
 
     @property
     def rowcount(self) -> int:
-        return self._cur.rowcount
+        return self._last.rowcount
 
 
 class Database:
@@ -83,13 +96,15 @@ class Database:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    def transaction(self, *, pipeline: bool = False) -> Iterator[Any]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+        `pipeline` (PostgreSQL) sends statements without waiting for each answer: for bulk
+        writes such as projection batches, which read nothing back but positions."""
         if self.dialect == "sqlite":
             with self._sqlite_transaction() as cur:
                 yield cur
         else:
-            with self._pg_transaction() as cur:
+            with self._pg_transaction(pipeline) as cur:
                 yield cur
 
     @contextmanager
@@ -104,14 +119,18 @@ class Database:
         conn.execute("COMMIT")
 
     @contextmanager
-    def _pg_transaction(self) -> Iterator[_PgCursor]:
+    def _pg_transaction(self, pipeline: bool = False) -> Iterator[_PgCursor]:
         pool = self._pool
         assert pool is not None
         if pool.closed:
             pool.open(wait=False)
         try:
-            with pool.connection() as conn, conn.cursor() as cur:
-                yield _PgCursor(cur)
+            with (
+                pool.connection() as conn,
+                conn.pipeline() if pipeline else nullcontext(),
+                conn.cursor() as cur,
+            ):
+                yield _PgCursor(cur, pipelined=pipeline)
         except psycopg.OperationalError as exc:
             # Unreachable, or a lock/statement timeout: either way, try again later (503).
             raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc

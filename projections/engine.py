@@ -57,7 +57,7 @@ class ProjectionEngine:
         so redeliveries and re-published duplicates change nothing. `also` runs in the same
         transaction (the projector moves its stream cursor there). Returns events applied."""
         names = list(only) if only is not None else list(self.projections)
-        with self.db.transaction() as cur:
+        with self.db.transaction(pipeline=True) as cur:
             applied = sum(self._apply(cur, name, records) for name in names)
             if also is not None:
                 also(cur)
@@ -95,7 +95,7 @@ class ProjectionEngine:
         and a live projector waits."""
         chosen = [names] if isinstance(names, str) else list(names)
         total = 0
-        with self.db.transaction() as cur:
+        with self.db.transaction(pipeline=True) as cur:
             for name in chosen:
                 self._lock_position(cur, name)
                 self.projections[name].drop(cur)

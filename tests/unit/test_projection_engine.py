@@ -122,3 +122,23 @@ def test_waiting_for_a_position_not_yet_reached_says_how_far_each_model_is(
 
     assert behind.value.wanted == container.head()
     assert behind.value.positions == dict.fromkeys(READ_MODELS, 5)
+
+
+def test_a_statement_failing_inside_a_batch_rolls_the_whole_batch_back(
+    container: Container,
+) -> None:
+    """On PostgreSQL batches are pipelined: the error arrives late, and still undoes all."""
+    World(container.customers)
+    records = container.read_log(0, 1000)
+    container.engine.apply_batch(records[:5])
+    before, positions = dumps(container), container.engine.positions()
+
+    def bad_sql(cur: object) -> None:
+        cur.execute("INSERT INTO no_such_table (x) VALUES (?)", (1,))  # type: ignore[attr-defined]
+
+    with pytest.raises(Exception, match="no_such_table"):
+        container.engine.apply_batch(records, also=bad_sql)
+
+    assert dumps(container) == before
+    assert container.engine.positions() == positions
+    assert container.engine.apply_batch(records) == len(READ_MODELS) * (len(records) - 5)
