@@ -46,7 +46,12 @@ def _scope(c: ContainerDep, authorization: Annotated[str | None, Header()] = Non
         raise HTTPException(
             401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}
         ) from None
-    return Scope(role=claims.role, staff_id=claims.staff_id, department=claims.department)
+    return Scope(
+        role=claims.role,
+        staff_id=claims.staff_id,
+        department=claims.department,
+        subject=claims.subject,
+    )
 
 
 CurrentScope = Annotated[Scope, Depends(_scope)]

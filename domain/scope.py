@@ -15,6 +15,7 @@ class Scope:
     role: str
     staff_id: str | None = None
     department: str | None = None  # set for managers only
+    subject: str | None = None  # who holds the token, for the record
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -28,7 +29,10 @@ class Scope:
 
     @property
     def actor(self) -> str:
-        return f"staff:{self.staff_id}" if self.staff_id else f"{self.role}:token"
+        """Who the events say acted: a staff member, or the named holder of a token."""
+        if self.staff_id:
+            return f"staff:{self.staff_id}"
+        return f"user:{self.subject or self.role}"
 
     def can_write(self) -> bool:
         return self.role in WRITE_ROLES

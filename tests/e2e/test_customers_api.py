@@ -378,7 +378,7 @@ def test_the_timeline_lists_every_event_about_the_customer_with_its_envelope(api
     ]
     positions = [t["position"] for t in timeline]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
-    assert [t["actor"] for t in timeline] == ["staff:s1"] * 5 + ["admin:token"]
+    assert [t["actor"] for t in timeline] == ["staff:s1"] * 5 + ["user:admin"]
     for entry in timeline:
         assert entry["source"] == "api"
         assert entry["correlation_id"]
@@ -719,3 +719,14 @@ def test_concurrent_customers_with_one_phone_are_one_customer_and_the_rest_409(a
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * (contenders - 1), [r.text for r in responses]
     assert len(_list(api)["items"]) == 1
+
+
+def test_events_name_the_token_holder_who_acted(api: Api) -> None:
+    ops = api.admin.as_token(api.container.tokens.create("admin", subject="ops.lead"))
+    added = ops.post("/v1/customers", {"identities": [{"kind": "openid", "value": "o-who"}]})
+    assert added.status_code == 201, added.text
+    portrait = ops.get(
+        f"/v1/customers/{added.json()['id']}/portrait",
+        params={"min_position": added.json()["position"]},
+    )
+    assert [t["actor"] for t in portrait.json()["timeline"]] == ["user:ops.lead"]

@@ -41,7 +41,7 @@ def test_an_envelope_missing_who_or_why_is_refused(missing: str) -> None:
 
 
 def test_every_event_carries_the_envelope_of_its_command() -> None:
-    registered = meta(actor="admin:token", source="api")
+    registered = meta(actor="user:admin", source="api")
     departed = meta(actor="staff:boss", source="scheduler")
     staff = Staff.register("zhang.san", "张三", "east", "shanghai", registered)
     staff.depart("moved to Beijing", departed)

@@ -32,7 +32,7 @@ def hire(app: CustomersApp, *staff_ids: str, department: str = "east") -> None:
             name=f"员工 {staff_id}",
             department=department,
             region="shanghai",
-            meta=meta(actor="admin:token", at=T0 - timedelta(days=30)),
+            meta=meta(actor="user:admin", at=T0 - timedelta(days=30)),
         )
 
 
@@ -52,7 +52,7 @@ def print_code(
         welcome_message="欢迎",
         expires_at=expires_at,
         max_scans=max_scans,
-        meta=meta(actor="admin:token", at=at or T0 - timedelta(days=1)),
+        meta=meta(actor="user:admin", at=at or T0 - timedelta(days=1)),
     )
     return UUID(recorded.id)
 
