@@ -77,10 +77,8 @@ class Plan:
     lag_rate: int = 1000  # events/s; the raw bus baseline runs at this rate
     lag_seconds: float = 15.0
     lag_issuers: int = 8
-    # Steady-load runs of phase 3: (relay, events/s). "scrm" is the shipped `scrm relay`;
-    # "notify" the same relay LISTENing on the channel the store really NOTIFYs (a bench
-    # workaround, see _relay_on_store_channel).
-    lag_runs: tuple[tuple[str, int], ...] = (("scrm", 1000), ("notify", 1000), ("notify", 300))
+    # Steady-load runs of phase 3 through `scrm relay` and `scrm project`: (relay, events/s).
+    lag_runs: tuple[tuple[str, int], ...] = (("scrm", 1000), ("scrm", 300))
     poll_interval: float = 0.001
     catch_up_timeout: float = 150.0
     min_log_events: int = 20_000
@@ -96,7 +94,7 @@ QUICK = Plan(
     lag_rate=300,
     lag_seconds=3.0,
     lag_issuers=4,
-    lag_runs=(("scrm", 300), ("notify", 300)),
+    lag_runs=(("scrm", 300),),
     catch_up_timeout=40.0,
     min_log_events=3_000,
 )
@@ -496,7 +494,7 @@ class _Bench:
 
     def setup(self) -> None:
         from infra.bootstrap import bootstrap
-        from infra.nats.relay import ensure_stream
+        from infra.nats.worker import ensure_stream
 
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
@@ -1013,7 +1011,7 @@ class _Bench:
         self.spawn("relay", ["-m", "api.cli", "relay"], supervised=True)
         # Not both at once: two bootstraps racing on eventsourcing's CREATE OR REPLACE
         # FUNCTION fail with "tuple concurrently updated" (see notes).
-        self.wait_for_row("relay", "SELECT 1 FROM relay_positions WHERE stream = %s")
+        self.wait_for_row("relay", "SELECT 1 FROM relay_positions WHERE name = %s")
         self.spawn("projector", ["-m", "api.cli", "project"], supervised=True)
         tap = _BusTap(self.nats_url, self.stream, self.prefix)
         runs: list[_Steady] = []
@@ -1031,31 +1029,11 @@ class _Bench:
                 f"{took:.1f} s ({backlog / took:,.0f} events/s, including process start-up)"
             )
             self.say(f"phase 3: caught up with {backlog:,} events in {took:.1f} s")
-            channel = getattr(self.container.customers.recorder, "channel_name", None)
-            if channel is not None and channel != "scrm_events":
-                self.notes.append(
-                    f"the store NOTIFYs on {channel!r} but Container.relay() LISTENs on "
-                    "'scrm_events': `scrm relay` only wakes on its 0.5 s timeout"
-                )
             tap.start()
             if not tap.ready.wait(10) or tap.error is not None:
                 raise RuntimeError(f"could not tap the bus: {tap.error!r}")
-            current = "scrm"
-            for k, (relay, rate) in enumerate(plan.lag_runs):
-                if relay != current:
-                    # The shipped relay LISTENs on a channel the store never NOTIFYs (see
-                    # notes): it wakes only on its 0.5 s timeout. The bench's own relay
-                    # entry point LISTENs on the store's real channel.
-                    self.stop("relay")
-                    args = (
-                        ["-m", "api.cli", "relay"]
-                        if relay == "scrm"
-                        else ["-m", "api.bench", "relay"]
-                    )
-                    self.spawn("relay", args, supervised=True)
-                    current = relay
-                label = "scrm relay" if relay == "scrm" else "relay woken by the store's NOTIFY"
-                runs.append(self.steady_load(label, 5 + k, f"lag{k}", tap, rate))
+            for k, (_relay, rate) in enumerate(plan.lag_runs):
+                runs.append(self.steady_load("scrm relay", 5 + k, f"lag{k}", tap, rate))
         finally:
             tap.finish()
             self.stop("relay")
@@ -1436,28 +1414,5 @@ def _serve(host: str, port: int) -> None:
         container.close()
 
 
-def _relay_on_store_channel() -> None:
-    """`scrm relay`, except that it LISTENs on the channel the store actually NOTIFYs."""
-    from infra.bootstrap import bootstrap
-    from infra.listen import pg_waiter
-
-    container = bootstrap(Settings())
-    relay = container.relay()
-    channel = getattr(container.customers.recorder, "channel_name", "scrm_events")
-    assert container.settings.database_url
-    relay.wait_for_new = pg_waiter(container.settings.database_url, channel)
-    loop = asyncio.new_event_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, relay.stop)
-    try:
-        loop.run_until_complete(relay.run())
-    finally:
-        loop.close()
-        container.close()
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["relay"]:
-        _relay_on_store_channel()
-    else:
-        _serve(sys.argv[1], int(sys.argv[2]))
+    _serve(sys.argv[1], int(sys.argv[2]))

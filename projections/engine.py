@@ -6,14 +6,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from infra.checkpoints import Checkpoints
 from infra.db import Database
 from infra.events import EventRecord
 from projections.base import Projection
-
-POSITIONS_DDL = (
-    "CREATE TABLE IF NOT EXISTS projection_positions ("
-    " name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-)
 
 
 class NotCaughtUp(Exception):
@@ -29,19 +25,13 @@ class ProjectionEngine:
     def __init__(self, db: Database, projections: Sequence[Projection]):
         self.db = db
         self.projections = {p.name: p for p in projections}
+        self.checkpoints = Checkpoints(db, "projection_positions", list(self.projections))
         with db.transaction() as cur:
-            cur.execute(POSITIONS_DDL)
             for p in projections:
                 p.create(cur)
-                cur.execute(
-                    "INSERT INTO projection_positions (name, position) VALUES (?, 0)"
-                    " ON CONFLICT (name) DO NOTHING",
-                    (p.name,),
-                )
 
     def positions(self) -> dict[str, int]:
-        rows = self.db.query("SELECT name, position FROM projection_positions")
-        found = {name: int(pos) for name, pos in rows}
+        found = self.checkpoints.all()
         return {name: found.get(name, 0) for name in self.projections}
 
     def low_water_mark(self) -> int:
@@ -63,16 +53,9 @@ class ProjectionEngine:
                 also(cur)
             return applied
 
-    def _lock_position(self, cur: Any, name: str) -> int:
-        # FOR UPDATE serialises a live projector with a rebuild of the same read model.
-        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
-        cur.execute(f"SELECT position FROM projection_positions WHERE name = ?{lock}", (name,))
-        row = cur.fetchone()
-        return int(row[0]) if row else 0
-
     def _apply(self, cur: Any, name: str, records: Sequence[EventRecord]) -> int:
         projection = self.projections[name]
-        position = last = self._lock_position(cur, name)
+        last = self.checkpoints.lock(cur, name)
         applied = 0
         for record in records:
             if record.position <= last:
@@ -80,8 +63,8 @@ class ProjectionEngine:
             projection.apply(record, cur)
             last = record.position
             applied += 1
-        if last != position:
-            cur.execute("UPDATE projection_positions SET position = ? WHERE name = ?", (last, name))
+        if applied:
+            self.checkpoints.advance(cur, name, last)
         return applied
 
     def rebuild(
@@ -97,10 +80,10 @@ class ProjectionEngine:
         total = 0
         with self.db.transaction(pipeline=True) as cur:
             for name in chosen:
-                self._lock_position(cur, name)
+                self.checkpoints.lock(cur, name)
                 self.projections[name].drop(cur)
                 self.projections[name].create(cur)
-                cur.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (name,))
+                self.checkpoints.reset(cur, name)
             for batch in batches:
                 for name in chosen:
                     self._apply(cur, name, batch)

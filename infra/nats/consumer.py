@@ -13,27 +13,20 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-import nats
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from infra.checkpoints import Checkpoints
 from infra.db import Database
 from infra.events import EventRecord
-from infra.nats.relay import ensure_stream
+from infra.nats.worker import BusWorker
 
 log = logging.getLogger("scrm.projector")
 
-CURSOR_DDL = (
-    "CREATE TABLE IF NOT EXISTS projector_cursor (consumer TEXT PRIMARY KEY,"
-    " stream_seq BIGINT NOT NULL)"
-)
 
-ApplyBatch = Callable[[Sequence[EventRecord]], int]
-
-
-class Projector:
+class Projector(BusWorker):
     def __init__(
         self,
         db: Database,
@@ -44,40 +37,21 @@ class Projector:
         durable: str = "scrm-projector",
         batch: int = 500,
     ):
+        super().__init__(nats_url, stream, prefix)
         self.db = db
         self.apply_batch = apply_batch
-        self.nats_url = nats_url
-        self.stream = stream
-        self.prefix = prefix
         self.durable = durable
         self.batch = batch
         self.applied = 0
-        self._stopping: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        with db.transaction() as cur:
-            cur.execute(CURSOR_DDL)
-            cur.execute(
-                "INSERT INTO projector_cursor (consumer, stream_seq) VALUES (?, 0)"
-                " ON CONFLICT (consumer) DO NOTHING",
-                (durable,),
-            )
+        # The last stream sequence applied, moved in the same transaction as the read models.
+        self.checkpoints = Checkpoints(db, "projector_positions", [durable])
 
     def stream_seq(self) -> int:
-        rows = self.db.query(
-            "SELECT stream_seq FROM projector_cursor WHERE consumer = ?", (self.durable,)
-        )
-        return int(rows[0][0]) if rows else 0
+        return self.checkpoints.get(self.durable)
 
     def _cursor_writer(self, seq: int) -> Callable[[object], None]:
         """Moves the stream cursor inside the same transaction as the projections' rows."""
-
-        def write(cur: object) -> None:
-            cur.execute(  # type: ignore[attr-defined]
-                "UPDATE projector_cursor SET stream_seq = ? WHERE consumer = ? AND stream_seq < ?",
-                (seq, self.durable, seq),
-            )
-
-        return write
+        return lambda cur: self.checkpoints.advance(cur, self.durable, seq)
 
     async def _fill_gap(self, js: JetStreamContext, start: int, stop: int) -> list[EventRecord]:
         """Read stream sequences [start, stop) directly: the bus keeps what a delivery skipped."""
@@ -112,12 +86,9 @@ class Projector:
 
     async def run(self, idle_exit: float | None = None) -> int:
         """Follow the stream. With `idle_exit`, return after that long without new events."""
-        loop = self._loop = asyncio.get_running_loop()
-        stopping = self._stopping = asyncio.Event()
-        nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+        nc, js, stopping = await self.connect()
+        loop = asyncio.get_running_loop()
         try:
-            js = nc.jetstream()
-            await ensure_stream(js, self.stream, self.prefix)
             last_seq = await asyncio.to_thread(self.stream_seq)
             sub = await js.pull_subscribe(
                 f"{self.prefix}.>",
@@ -155,9 +126,3 @@ class Projector:
         finally:
             await nc.close()
         return self.applied
-
-    def stop(self) -> None:
-        """Safe to call from any thread or a signal handler."""
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopping.set)

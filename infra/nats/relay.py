@@ -13,20 +13,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import nats
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
 
+from infra.checkpoints import Checkpoints
 from infra.db import Database
 from infra.events import EventRecord
+from infra.nats.worker import BusWorker
 
 log = logging.getLogger("scrm.relay")
-
-RELAY_DDL = (
-    "CREATE TABLE IF NOT EXISTS relay_positions (stream TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-)
-DUPLICATE_WINDOW_SECONDS = 600.0
 
 
 @dataclass
@@ -35,21 +29,7 @@ class RelayStats:
     duplicates: int = 0
 
 
-async def ensure_stream(js: JetStreamContext, stream: str, prefix: str) -> None:
-    try:
-        await js.stream_info(stream)
-    except NotFoundError:
-        await js.add_stream(
-            StreamConfig(
-                name=stream,
-                subjects=[f"{prefix}.>"],
-                storage=StorageType.FILE,
-                duplicate_window=DUPLICATE_WINDOW_SECONDS,
-            )
-        )
-
-
-class Relay:
+class Relay(BusWorker):
     def __init__(
         self,
         db: Database,
@@ -61,39 +41,23 @@ class Relay:
         idle_wait: float = 0.05,
         wait_for_new: Callable[[float], None] | None = None,
     ):
+        super().__init__(nats_url, stream, prefix)
         self.db = db
         self.read_log = read_log
-        self.nats_url = nats_url
-        self.stream = stream
-        self.prefix = prefix
         self.batch = batch
         self.idle_wait = idle_wait
         # Blocks until the store signals new events (PostgreSQL LISTEN) or the timeout passes.
         self.wait_for_new = wait_for_new
         self.stats = RelayStats()
-        self._stopping: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        with db.transaction() as cur:
-            cur.execute(RELAY_DDL)
-            cur.execute(
-                "INSERT INTO relay_positions (stream, position) VALUES (?, 0)"
-                " ON CONFLICT (stream) DO NOTHING",
-                (stream,),
-            )
+        self.checkpoints = Checkpoints(db, "relay_positions", [stream])
 
     def position(self) -> int:
-        rows = self.db.query(
-            "SELECT position FROM relay_positions WHERE stream = ?", (self.stream,)
-        )
-        return int(rows[0][0]) if rows else 0
+        return self.checkpoints.get(self.stream)
 
     def _record(self, position: int) -> None:
+        # advance() never moves backwards, even if two relays were started by mistake.
         with self.db.transaction() as cur:
-            # Never move backwards, even if two relays were started by mistake.
-            cur.execute(
-                "UPDATE relay_positions SET position = ? WHERE stream = ? AND position < ?",
-                (position, self.stream, position),
-            )
+            self.checkpoints.advance(cur, self.stream, position)
 
     async def publish_batch(self, js: JetStreamContext, records: Sequence[EventRecord]) -> None:
         """Publish in order, wait for every ack, then record the last position."""
@@ -109,12 +73,8 @@ class Relay:
         await asyncio.to_thread(self._record, records[-1].position)
 
     async def run(self, until_caught_up: bool = False) -> RelayStats:
-        self._loop = asyncio.get_running_loop()
-        stopping = self._stopping = asyncio.Event()
-        nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+        nc, js, stopping = await self.connect()
         try:
-            js = nc.jetstream(publish_async_max_pending=4000)
-            await ensure_stream(js, self.stream, self.prefix)
             after = await asyncio.to_thread(self.position)
             while not stopping.is_set():
                 records = await asyncio.to_thread(self.read_log, after, self.batch)
@@ -131,9 +91,3 @@ class Relay:
         finally:
             await nc.close()
         return self.stats
-
-    def stop(self) -> None:
-        """Safe to call from any thread or a signal handler."""
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopping.set)
