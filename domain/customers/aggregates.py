@@ -7,6 +7,7 @@ they run again on every replay.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -97,6 +98,22 @@ class Staff(ScrmAggregate):
         self.departed = True
 
 
+class Availability:
+    """Who in a pool can serve, asked only as the rotation needs it and remembered: the
+    next in turn is usually free, so the rest of the pool is never looked up."""
+
+    def __init__(self, can_serve: Callable[[str], bool]):
+        self._can_serve = can_serve
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, staff_id: object) -> bool:
+        if not isinstance(staff_id, str):
+            return False
+        if staff_id not in self._known:
+            self._known[staff_id] = self._can_serve(staff_id)
+        return self._known[staff_id]
+
+
 @dataclass(frozen=True)
 class Visitor:
     """Who scanned a code, as the landing page or WeCom tells us."""
@@ -179,7 +196,7 @@ class ChannelCode(ScrmAggregate):
             )
         return None
 
-    def next_staff(self, available: set[str]) -> tuple[str, int] | None:
+    def next_staff(self, available: Container[str]) -> tuple[str, int] | None:
         """Round-robin across the pool from the cursor, skipping staff who cannot serve."""
         size = len(self.staff_pool)
         for step in range(size):
@@ -195,7 +212,7 @@ class ChannelCode(ScrmAggregate):
         customer_id: UUID,
         new_customer: bool,
         returning_owner: str | None,
-        available_staff: set[str],
+        available_staff: Container[str],
         meta: Meta,
     ) -> str:
         """Record a scan and return the staff member it is routed to.

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.customers.aggregates import (
+    Availability,
     ChannelCode,
     Customer,
     IdentityClaim,
@@ -168,7 +169,7 @@ class CustomersApp(ScrmApplication):
         code = self.load(ChannelCode, code_id, "channel code")
         refusal = code.refusal_for(meta.occurred_at)
         customer = self._find_customer(visitor.identities)
-        available = {s for s in code.staff_pool if self._can_serve(s)}
+        available = Availability(self._can_serve)
         customer_id = customer.id if customer is not None else uuid4()
         if refusal is None:
             try:

@@ -260,3 +260,25 @@ def test_replaying_a_codes_events_rebuilds_the_same_rotation(
         code.rotation_cursor,
         code.version,
     )
+
+
+def test_the_rotation_asks_only_about_the_staff_it_needs() -> None:
+    from domain.customers.aggregates import Availability
+
+    asked: list[str] = []
+
+    def can_serve(staff_id: str) -> bool:
+        asked.append(staff_id)
+        return staff_id != "a"
+
+    code = ChannelCode.create(
+        name="c",
+        staff_pool=["a", "b", "c", "d"],
+        tags=[],
+        welcome_message="",
+        expires_at=None,
+        max_scans=None,
+        meta=meta(),
+    )
+    assert code.next_staff(Availability(can_serve)) == ("b", 2)
+    assert asked == ["a", "b"]  # c and d were never looked up
