@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import Api, assert_error
+from tests.e2e.conftest import Api, MakeApi, assert_error
 
 
 def _metric(text: str, name: str, labels: str = "") -> float:
@@ -95,3 +95,12 @@ def test_an_unknown_path_is_a_404_in_the_error_shape(api: Api) -> None:
 
 def test_a_wrong_method_is_a_405_in_the_error_shape(api: Api) -> None:
     assert_error(api.client.delete("/healthz"), 405, "method_not_allowed")
+
+
+def test_readyz_is_503_naming_the_bus_when_nats_cannot_be_reached(make_api: MakeApi) -> None:
+    api = make_api(nats_url="nats://127.0.0.1:1")  # nothing listens on port 1
+    r = api.admin.client.get("/readyz")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["status"] == "not ready" and body["bus"] == "unreachable"
+    assert body["event_store"] == "ok" and body["read_store"] == "ok"
