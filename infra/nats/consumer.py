@@ -90,6 +90,9 @@ class Projector(BusWorker):
         loop = asyncio.get_running_loop()
         try:
             last_seq = await asyncio.to_thread(self.stream_seq)
+            log.info(
+                "consuming %s as %s after stream sequence %d", self.stream, self.durable, last_seq
+            )
             sub = await js.pull_subscribe(
                 f"{self.prefix}.>",
                 durable=self.durable,

@@ -76,6 +76,7 @@ class Relay(BusWorker):
         nc, js, stopping = await self.connect()
         try:
             after = await asyncio.to_thread(self.position)
+            log.info("publishing to stream %s from position %d", self.stream, after)
             while not stopping.is_set():
                 records = await asyncio.to_thread(self.read_log, after, self.batch)
                 if records:
