@@ -1,0 +1,54 @@
+"""How long and how hard each phase runs (full and quick), and the row ids a run prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENTS_PER_COMMAND = 3  # scan of a new visitor: CustomerAdded, IdentityClaimClaimed,
+# ChannelCodeScanned; add customer with unionid + phone: CustomerAdded + two claims.
+LAG_EVENTS_PER_COMMAND = 5  # phase 3: visitors and customers known by three or four identities
+
+
+@dataclass(frozen=True)
+class Plan:
+    clients: int = 8  # concurrent HTTP clients / command threads / INSERT connections
+    codes: int = 16  # channel codes per phase (several, to limit contention on one code)
+    staff: int = 12
+    insert_seconds: float = 8.0
+    warmup: float = 2.0
+    http_seconds: float = 15.0
+    direct_seconds: float = 10.0
+    lag_rate: int = 1000  # events/s; the raw bus baseline runs at this rate
+    lag_seconds: float = 15.0
+    lag_issuers: int = 8
+    # Steady-load runs of phase 3 through `scrm relay` and `scrm project`, in events/s.
+    lag_rates: tuple[int, ...] = (1000, 300)
+    poll_interval: float = 0.001
+    catch_up_timeout: float = 150.0
+    min_log_events: int = 20_000
+    startup_timeout: float = 30.0
+
+
+FULL = Plan()
+QUICK = Plan(
+    insert_seconds=2.0,
+    warmup=0.5,
+    http_seconds=3.0,
+    direct_seconds=2.0,
+    lag_rate=300,
+    lag_seconds=3.0,
+    lag_issuers=4,
+    lag_rates=(300,),
+    catch_up_timeout=40.0,
+    min_log_events=3_000,
+)
+
+
+def row_ids(quick: bool) -> list[str]:
+    """The row ids a complete run prints (the smoke test checks them)."""
+    from projections import all_projections
+
+    plan = QUICK if quick else FULL
+    lag = [f"3{chr(ord('a') + k)}" for k in range(3 * len(plan.lag_rates) + 1)]
+    rebuild = [f"4{chr(ord('a') + k)}" for k in range(len(all_projections()) + 2)]
+    return ["1a", "1b", "1c", "1d", "2a", "2b", "2c", *lag, *rebuild]

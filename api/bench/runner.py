@@ -1,0 +1,64 @@
+"""`run_bench`: check the services, run the four phases in order, clean up, print."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+
+from rich.console import Console
+
+from api.bench.commands import phase_direct, phase_http
+from api.bench.context import Bench
+from api.bench.lag import phase_lag
+from api.bench.plan import FULL, QUICK
+from api.bench.rebuild import phase_rebuild
+from api.bench.scratch import DEFAULT_NATS, admin_url, services_problem
+from api.bench.table import print_report
+from infra.settings import Settings
+
+PHASES = (
+    ("HTTP", phase_http),
+    ("direct appends", phase_direct),
+    ("commit → read model", phase_lag),
+    ("rebuild", phase_rebuild),
+)
+
+
+def _run(bench: Bench) -> None:
+    """Set up, then every phase; a phase that fails is reported and the next one still runs."""
+    bench.procs.start_supervisor()
+    bench.setup()
+    for name, phase in PHASES:
+        started = time.perf_counter()
+        try:
+            phase(bench)
+        except Exception as exc:
+            bench.report.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            bench.err.print(f"[red]phase {name} failed[/red]\n{traceback.format_exc()}")
+        bench.report.notes.append(f"phase {name}: {time.perf_counter() - started:.1f} s wall")
+
+
+def run_bench(settings: Settings, quick: bool = False) -> int:
+    """Run the benchmark and print its table. 0 when every figure was measured, 1 when a phase
+    failed, 2 when PostgreSQL or NATS is missing. Targets are printed, never enforced."""
+    plan = QUICK if quick else FULL
+    out = Console(width=None if sys.stdout.isatty() else 180)
+    err = Console(stderr=True)
+    admin = admin_url(settings)
+    nats_url = settings.nats_url or DEFAULT_NATS
+    problem = services_problem(admin, nats_url)
+    if problem:
+        err.print(f"[red]{problem}[/red]")
+        return 2
+    bench = Bench(plan, admin, nats_url, err)
+    started = time.perf_counter()
+    try:
+        _run(bench)
+    except Exception as exc:
+        bench.report.failures.append(f"set-up: {type(exc).__name__}: {exc}")
+        err.print(f"[red]bench set-up failed[/red]\n{traceback.format_exc()}")
+    finally:
+        bench.cleanup()
+    print_report(out, bench.report, bench.procs.crashes, plan, quick, started)
+    return 1 if bench.report.failures else 0
