@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from api.responses import OrjsonResponse
 from domain.shared import Conflict, DomainError, Forbidden, Gone, InvalidInput, NotFound, Refused
 from infra.db import StoreUnavailable
+from infra.wecom.callbacks import MalformedCallback
+from infra.wecom.crypto import CallbackRejected
 from projections.engine import NotCaughtUp
 
 STATUS: list[tuple[type[DomainError], int]] = [
@@ -93,6 +95,20 @@ def _unavailable(_: Request, exc: Exception) -> OrjsonResponse:
     )
 
 
+def _callback_rejected(_: Request, exc: Exception) -> OrjsonResponse:
+    # The reason names the failed check, never the payload.
+    return OrjsonResponse(
+        error_body("invalid_callback", f"callback refused: {exc}"), status_code=401
+    )
+
+
+def _callback_malformed(_: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, MalformedCallback)
+    return OrjsonResponse(
+        error_body("invalid_callback_body", exc.detail, exc.field), status_code=422
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
@@ -100,3 +116,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotCaughtUp, _lagging)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(StoreOperationalError, _unavailable)
+    app.add_exception_handler(CallbackRejected, _callback_rejected)
+    app.add_exception_handler(MalformedCallback, _callback_malformed)

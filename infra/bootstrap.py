@@ -22,6 +22,8 @@ from infra.nats.consumer import Projector
 from infra.nats.relay import Relay
 from infra.settings import Settings
 from infra.tokens import TokenIssuer
+from infra.wecom.callbacks import ReplayGuard
+from infra.wecom.crypto import WecomCrypto
 from projections import all_projections
 from projections.engine import ProjectionEngine
 from projections.follower import StoreFollower
@@ -38,6 +40,8 @@ class Container:
     tokens: TokenIssuer
     registry: CollectorRegistry
     follower: StoreFollower | None = None
+    wecom: WecomCrypto | None = None
+    replay_guard: ReplayGuard | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     # --- the log -----------------------------------------------------------------------
@@ -131,10 +135,16 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         vault = Vault(key_db, master)
         customers = CustomersApp(vault, locks, env=settings.event_store_env())
         engine = ProjectionEngine(read_db, list(projections or all_projections()))
+        guard = ReplayGuard(read_db, settings.callback_window_seconds)
     registry = CollectorRegistry()
     appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)
     customers.on_recorded.append(appended.inc)
+    wecom = None
+    if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
+        wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
     return Container(
+        wecom=wecom,
+        replay_guard=guard,
         settings=settings,
         customers=customers,
         read_db=read_db,

@@ -24,8 +24,21 @@ class Settings(BaseSettings):
     min_position_timeout: float = 5.0  # how long a query waits for read-your-writes
     poll_interval: float = 0.02  # embedded projections: SQLite has no LISTEN/NOTIFY
     token_ttl_days: int = 30
+    # WeCom (企业微信) callback; all three set = the integration is on.
+    wecom_token: str | None = Field(default=None, repr=False)
+    wecom_aes_key: str | None = Field(default=None, repr=False)
+    wecom_corp_id: str | None = None
+    callback_window_seconds: int = 300  # timestamps further off, or nonces seen within, are 401
 
-    @field_validator("database_url", "nats_url", "master_key", mode="before")
+    @field_validator(
+        "database_url",
+        "nats_url",
+        "master_key",
+        "wecom_token",
+        "wecom_aes_key",
+        "wecom_corp_id",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

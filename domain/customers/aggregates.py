@@ -6,6 +6,7 @@ they run again on every replay.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass
@@ -121,6 +122,21 @@ class Visitor:
     identities: dict[str, str]  # kind -> normalised value (phone not allowed here)
     device_hash: str | None = None  # keyed hashes: bursts are comparable, nobody is exposed
     ip_hash: str | None = None
+
+
+def wecom_state(code_id: UUID) -> str:
+    """The `state` a WeCom contact way (联系我) carries for a code: 22 characters, inside
+    WeCom's 30-character limit, and reversible without a lookup table."""
+    return base64.urlsafe_b64encode(code_id.bytes).decode().rstrip("=")
+
+
+def code_from_state(state: str | None) -> UUID | None:
+    if not state or len(state) != 22:
+        return None
+    try:
+        return UUID(bytes=base64.urlsafe_b64decode(state + "=="))
+    except ValueError:
+        return None
 
 
 class ChannelCode(ScrmAggregate):
@@ -280,6 +296,21 @@ class ChannelCode(ScrmAggregate):
     ) -> None:
         pass
 
+    def record_contact_added(
+        self, *, customer_id: UUID, staff_id: str, new_customer: bool, meta: Meta
+    ) -> None:
+        """A visitor added staff through this code on WeCom's side (联系我 with our state):
+        WeCom chose the staff member, so there is nothing to refuse, only to count."""
+        self._contact_added(
+            customer_id=customer_id, staff_id=staff_id, new_customer=new_customer, meta=meta
+        )
+
+    @event("ContactAdded")
+    def _contact_added(
+        self, customer_id: UUID, staff_id: str, new_customer: bool, meta: Meta
+    ) -> None:
+        self.scans += 1
+
     def disable(self, reason: str, meta: Meta) -> None:
         if self.disabled:
             raise Conflict("this channel code is already disabled", code="already_disabled")
@@ -307,6 +338,8 @@ class Customer(ScrmAggregate):
         self.source_channel_code = source_channel_code
         self.identities = identities
         self.tags = list(tags)
+        # WeCom follow relationships: staff id -> {"status": ..., "as_of": source time}
+        self.contacts: dict[str, dict[str, str]] = {}
 
     def has_identity(self, kind: str, value: str) -> bool:
         return any(i["kind"] == kind and i["value"] == value for i in self.identities)
@@ -352,6 +385,73 @@ class Customer(ScrmAggregate):
         self, staff_id: str, previous_owner: str | None, reason: str, meta: Meta
     ) -> None:
         self.owner = staff_id
+
+    # --- WeCom follow relationships (外部联系人) ---------------------------------------------
+    # A change carries the source's own time (meta.occurred_at). One older than what we know
+    # for that staff member is not applied, so retries and reordering cannot undo a newer fact.
+
+    def _newer(self, staff_id: str, meta: Meta) -> bool:
+        # Not older: WeCom's times are whole seconds, and two changes in one second arrive
+        # in the order WeCom sent them. Exact repeats are stopped earlier, by the inbox.
+        known = self.contacts.get(staff_id)
+        return known is None or meta.occurred_at >= datetime.fromisoformat(known["as_of"])
+
+    def add_contact(
+        self, staff_id: str, *, half: bool, channel_code: UUID | None, meta: Meta
+    ) -> bool:
+        """add_external_contact (half: add_half_external_contact, not yet accepted)."""
+        if not self._newer(staff_id, meta):
+            return False
+        self._contact_added(staff_id=staff_id, half=half, channel_code=channel_code, meta=meta)
+        return True
+
+    @event("ContactAdded")
+    def _contact_added(
+        self, staff_id: str, half: bool, channel_code: UUID | None, meta: Meta
+    ) -> None:
+        status = "half" if half else "added"
+        self.contacts = {
+            **self.contacts,
+            staff_id: {"status": status, "as_of": meta.occurred_at.isoformat()},
+        }
+
+    def remove_contact(self, staff_id: str, *, by: str, meta: Meta) -> bool:
+        """by "staff" (del_external_contact) or "customer" (del_follow_user)."""
+        if not self._newer(staff_id, meta):
+            return False
+        self._contact_removed(staff_id=staff_id, by=by, meta=meta)
+        return True
+
+    @event("ContactRemoved")
+    def _contact_removed(self, staff_id: str, by: str, meta: Meta) -> None:
+        self.contacts = {
+            **self.contacts,
+            staff_id: {"status": f"removed_by_{by}", "as_of": meta.occurred_at.isoformat()},
+        }
+
+    def note_contact_edited(self, staff_id: str, meta: Meta) -> bool:
+        """edit_external_contact: the staff member changed remarks or tags in WeCom."""
+        if not self._newer(staff_id, meta):
+            return False
+        self._contact_edited(staff_id=staff_id, meta=meta)
+        return True
+
+    @event("ContactEdited")
+    def _contact_edited(self, staff_id: str, meta: Meta) -> None:
+        known = self.contacts.get(staff_id, {"status": "added"})
+        self.contacts = {
+            **self.contacts,
+            staff_id: {**known, "as_of": meta.occurred_at.isoformat()},
+        }
+
+    def record_transfer_failure(self, staff_id: str, reason: str, meta: Meta) -> None:
+        """transfer_fail: the hand-over to `staff_id` failed (customer_refused,
+        customer_limit_exceed); the customer stays with the previous owner."""
+        self._transfer_failed(staff_id=staff_id, reason=reason, meta=meta)
+
+    @event("TransferFailed")
+    def _transfer_failed(self, staff_id: str, reason: str, meta: Meta) -> None:
+        pass
 
 
 class IdentityClaim(ScrmAggregate):

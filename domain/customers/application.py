@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
+from domain.customers import wecom
 from domain.customers.aggregates import (
     Availability,
     ChannelCode,
@@ -228,6 +229,16 @@ class CustomersApp(ScrmApplication):
     def _can_serve(self, staff_id: str) -> bool:
         staff = self.find(Staff, Staff.create_id(staff_id))
         return staff is not None and not staff.departed
+
+    # --- WeCom (企业微信) --------------------------------------------------------------------
+
+    def apply_contact_change(self, change: wecom.ContactChange, meta: Meta) -> wecom.ContactOutcome:
+        """One change_external_contact callback: recorded once, never undoing a newer fact."""
+        return wecom.apply_contact_change(self, change, meta)
+
+    def receive_wecom_callback(self, digest: str, kind: str, meta: Meta) -> wecom.ContactOutcome:
+        """Any other WeCom callback: recorded once as received."""
+        return wecom.receive_only(self, digest, kind, meta)
 
     # --- customers -----------------------------------------------------------------------
 

@@ -14,7 +14,13 @@ from projections.base import Projection, handles
 
 class Portrait(Projection):
     name = "portrait"
-    tables = ("portrait_timeline", "portrait_tags", "portrait_identities", "portrait_customers")
+    tables = (
+        "portrait_contacts",
+        "portrait_timeline",
+        "portrait_tags",
+        "portrait_identities",
+        "portrait_customers",
+    )
     ddl = (
         "CREATE TABLE IF NOT EXISTS portrait_customers ("
         " customer_id TEXT PRIMARY KEY, owner TEXT, source_channel_code TEXT,"
@@ -29,6 +35,9 @@ class Portrait(Projection):
         "CREATE TABLE IF NOT EXISTS portrait_tags ("
         " customer_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (customer_id, tag))",
         "CREATE INDEX IF NOT EXISTS portrait_tags_tag ON portrait_tags (tag)",
+        "CREATE TABLE IF NOT EXISTS portrait_contacts ("
+        " customer_id TEXT NOT NULL, staff_id TEXT NOT NULL, status TEXT NOT NULL,"
+        " since TEXT NOT NULL, via_channel_code TEXT, PRIMARY KEY (customer_id, staff_id))",
         "CREATE TABLE IF NOT EXISTS portrait_timeline ("
         " customer_id TEXT NOT NULL, position BIGINT NOT NULL, event TEXT NOT NULL,"
         " occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
@@ -125,6 +134,30 @@ class Portrait(Projection):
         )
         self._touch(e, cur)
 
+    def _contact(self, e: EventRecord, cur: Any, status: str, code: str | None = None) -> None:
+        cur.execute(
+            "INSERT INTO portrait_contacts (customer_id, staff_id, status, since,"
+            " via_channel_code) VALUES (?,?,?,?,?) ON CONFLICT (customer_id, staff_id) DO UPDATE"
+            " SET status = excluded.status, since = excluded.since,"
+            " via_channel_code = COALESCE(excluded.via_channel_code,"
+            " portrait_contacts.via_channel_code)",
+            (e.originator_id, e.data["staff_id"], status, e.occurred_at, code),
+        )
+        self._touch(e, cur)
+
+    @handles(Customer, "ContactAdded")
+    def _contact_added(self, e: EventRecord, cur: Any) -> None:
+        status = "half" if e.data["half"] else "added"
+        self._contact(e, cur, status, e.data["channel_code"])
+
+    @handles(Customer, "ContactRemoved")
+    def _contact_removed(self, e: EventRecord, cur: Any) -> None:
+        self._contact(e, cur, f"removed_by_{e.data['by']}")
+
+    @handles(Customer, "ContactEdited", "TransferFailed")
+    def _noted(self, e: EventRecord, cur: Any) -> None:
+        self._touch(e, cur)
+
     @handles(ChannelCode, "Scanned")
     def _scanned(self, e: EventRecord, cur: Any) -> None:
         customer_id = e.data["customer_id"]
@@ -154,6 +187,11 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
     tags = db.query(
         "SELECT tag FROM portrait_tags WHERE customer_id = ? ORDER BY tag", (customer_id,)
     )
+    contacts = db.query(
+        "SELECT staff_id, status, since, via_channel_code FROM portrait_contacts"
+        " WHERE customer_id = ? ORDER BY staff_id",
+        (customer_id,),
+    )
     timeline = db.query(
         "SELECT position, event, occurred_at, recorded_at, actor, source, correlation_id, data"
         " FROM portrait_timeline WHERE customer_id = ? ORDER BY position",
@@ -168,6 +206,10 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
         "version": int(r[5]),
         "identities": [{"kind": k, "value": v} for k, v in identities],
         "tags": [t for (t,) in tags],
+        "contacts": [
+            {"staff_id": a, "status": b, "since": c, "via_channel_code": d}
+            for a, b, c, d in contacts
+        ],
         "timeline": [
             {
                 "position": int(t[0]),

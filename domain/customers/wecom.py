@@ -1,0 +1,162 @@
+"""WeCom 外部联系人 changes (change_external_contact), applied to customers and codes.
+
+Each callback is recorded once (an inbox receipt saved with its effects), and a change older
+than what a customer's record already says for that staff member is received but not applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from domain.customers.aggregates import (
+    ChannelCode,
+    Customer,
+    code_from_state,
+    normalise_identity,
+)
+from domain.inbox import InboxReceipt
+from domain.shared import ConcurrentUpdate, Conflict, InvalidInput, Meta
+
+if TYPE_CHECKING:
+    from domain.customers.application import CustomersApp
+
+CONTACT_CHANGES = (
+    "add_external_contact",
+    "add_half_external_contact",
+    "edit_external_contact",
+    "del_external_contact",
+    "del_follow_user",
+    "transfer_fail",
+)
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    change_type: str
+    staff_id: str  # WeCom UserID
+    external_userid: str
+    digest: str  # of the decrypted callback: the same callback twice has one effect
+    state: str | None = None  # the contact way's state: which channel code brought them
+    welcome_code: str | None = None
+    fail_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.change_type not in CONTACT_CHANGES:
+            raise InvalidInput(f"unknown ChangeType {self.change_type!r}", field="ChangeType")
+        if not self.staff_id:
+            raise InvalidInput("UserID is required", field="UserID")
+        normalise_identity("wecom_external_userid", self.external_userid, within="callback")
+
+
+@dataclass(frozen=True)
+class ContactOutcome:
+    outcome: str  # applied, stale, duplicate, ignored: <why>
+    customer_id: str | None
+    position: int | None
+
+
+def apply_contact_change(app: CustomersApp, change: ContactChange, meta: Meta) -> ContactOutcome:
+    """A duplicate racing this one loses on the receipt's id; its retry sees the receipt."""
+
+    def attempt() -> ContactOutcome:
+        if app.find(InboxReceipt, InboxReceipt.create_id("wecom", change.digest)) is not None:
+            return ContactOutcome("duplicate", None, None)
+        return _apply_once(app, change, meta)
+
+    return app.retrying(attempt)
+
+
+def _apply_once(app: CustomersApp, change: ContactChange, meta: Meta) -> ContactOutcome:
+    customer = app._find_customer({"wecom_external_userid": change.external_userid})
+    code = _code(app, change.state)
+    to_save: list[Any] = []
+    outcome = "applied"
+    new_customer = False
+    kind = change.change_type
+    # A removal may be the first we hear of a customer (reordering): the customer is recorded
+    # with the removal, so that the older add arriving later is stale, not a resurrection.
+    if customer is None and kind == "transfer_fail":
+        outcome = "ignored: unknown customer"
+    elif customer is None:
+        adding = kind.startswith("add_") or kind == "edit_external_contact"
+        customer = Customer(
+            id=uuid4(),
+            owner=change.staff_id if adding and app._can_serve(change.staff_id) else None,
+            source_channel_code=code.id if code else None,
+            identities=[{"kind": "wecom_external_userid", "value": change.external_userid}],
+            tags=list(code.tags) if code else [],
+            meta=meta,
+        )
+        new_customer = True
+        try:
+            to_save += app._claims(
+                customer.id, [("wecom_external_userid", change.external_userid)], meta
+            )
+        except Conflict as exc:  # claimed since we looked: a race to retry
+            raise ConcurrentUpdate(exc.detail) from None
+    if customer is not None:
+        applied = _apply_to(customer, change, code, app, meta, to_save, new_customer)
+        outcome = outcome if applied else "stale"
+        to_save.append(customer)
+    to_save.append(
+        InboxReceipt(source="wecom", digest=change.digest, kind=kind, outcome=outcome, meta=meta)
+    )
+    position = app.save_all(*to_save)
+    return ContactOutcome(outcome, str(customer.id) if customer else None, position)
+
+
+def _apply_to(
+    customer: Customer,
+    change: ContactChange,
+    code: ChannelCode | None,
+    app: CustomersApp,
+    meta: Meta,
+    to_save: list[Any],
+    new_customer: bool,
+) -> bool:
+    kind, staff = change.change_type, change.staff_id
+    if kind in ("add_external_contact", "add_half_external_contact"):
+        added = customer.add_contact(
+            staff,
+            half=kind == "add_half_external_contact",
+            channel_code=code.id if code else None,
+            meta=meta,
+        )
+        if added and code is not None:
+            code.record_contact_added(
+                customer_id=customer.id, staff_id=staff, new_customer=new_customer, meta=meta
+            )
+            to_save.append(code)
+        if added and customer.owner is None and app._can_serve(staff):
+            customer.assign_owner(staff, "wecom_contact_added", meta)
+        return added
+    if kind == "edit_external_contact":
+        return customer.note_contact_edited(staff, meta)
+    if kind == "transfer_fail":
+        customer.record_transfer_failure(staff, change.fail_reason or "unknown", meta)
+        return True
+    return customer.remove_contact(
+        staff, by="staff" if kind == "del_external_contact" else "customer", meta=meta
+    )
+
+
+def _code(app: CustomersApp, state: str | None) -> ChannelCode | None:
+    code_id = code_from_state(state)
+    return app.find(ChannelCode, code_id) if code_id else None
+
+
+def receive_only(app: CustomersApp, digest: str, kind: str, meta: Meta) -> ContactOutcome:
+    """A callback scrm does not act on (yet): kept on record, once, so nothing WeCom told us
+    is lost and a later version can replay it."""
+
+    def attempt() -> ContactOutcome:
+        if app.find(InboxReceipt, InboxReceipt.create_id("wecom", digest)) is not None:
+            return ContactOutcome("duplicate", None, None)
+        receipt = InboxReceipt(
+            source="wecom", digest=digest, kind=kind, outcome="received: not acted on", meta=meta
+        )
+        return ContactOutcome("received", None, app.save_all(receipt))
+
+    return app.retrying(attempt)
