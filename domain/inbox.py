@@ -7,6 +7,7 @@ as the message's effects, and says what became of the message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -24,3 +25,10 @@ class InboxReceipt(ScrmAggregate):
         self.source = source
         self.kind = kind
         self.outcome = outcome  # applied, stale (older than what we know), ignored: <why>
+
+
+@dataclass(frozen=True)
+class InboxOutcome:
+    outcome: str  # applied, stale, duplicate, received, ignored: <why>
+    subject_id: str | None  # e.g. the customer the message concerned
+    position: int | None

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 
-from domain.shared import ConcurrentUpdate, Meta
+from domain.inbox import InboxOutcome, InboxReceipt
+from domain.shared import ConcurrentUpdate, Meta, NotFound
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class MetaAsDict(Transcoding):
@@ -64,3 +71,51 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
         for hook in self.on_recorded:
             hook(len(recordings))
         return max(r.notification.id for r in recordings)
+
+    # --- plumbing every context's commands use ----------------------------------------------
+
+    def load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        found = self.find(cls, aggregate_id)
+        if found is None:
+            raise NotFound(f"{what} not found")
+        return found
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            found: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, cls) else None
+
+    def retrying(self, attempt: Callable[[], R], tries: int = 12) -> R:
+        """Re-run a command whose save lost a race, with jittered backoff so contenders
+        spread out; the last loss is answered 409."""
+        for n in range(tries - 1):
+            try:
+                return attempt()
+            except ConcurrentUpdate:
+                time.sleep(random.uniform(0, min(0.002 * 2**n, 0.05)))
+        return attempt()
+
+    def once(self, source: str, digest: str, work: Callable[[], InboxOutcome]) -> InboxOutcome:
+        """Handle an integration message once. `work` saves an InboxReceipt with its effects;
+        a duplicate racing it loses on the receipt's id and, retried, finds the receipt."""
+
+        def attempt() -> InboxOutcome:
+            if self.find(InboxReceipt, InboxReceipt.create_id(source, digest)) is not None:
+                return InboxOutcome("duplicate", None, None)
+            return work()
+
+        return self.retrying(attempt)
+
+    def receive_only(self, source: str, digest: str, kind: str, meta: Meta) -> InboxOutcome:
+        """A message scrm does not act on (yet): kept on record, once, so nothing a platform
+        told us is lost and a later version can replay it."""
+
+        def work() -> InboxOutcome:
+            receipt = InboxReceipt(
+                source=source, digest=digest, kind=kind, outcome="received: not acted on", meta=meta
+            )
+            return InboxOutcome("received", None, self.save_all(receipt))
+
+        return self.once(source, digest, work)

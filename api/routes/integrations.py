@@ -99,4 +99,4 @@ def _handle(c: Container, plaintext: str, correlation_id: str) -> None:
         c.customers.apply_contact_change(contact, meta)
     else:
         kind = f"{fields.get('MsgType', '?')}:{event or '?'}:{change or '?'}"
-        c.customers.receive_wecom_callback(hashed, kind[:100], meta)
+        c.customers.receive_only("wecom", hashed, kind[:100], meta)

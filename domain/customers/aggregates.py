@@ -311,6 +311,21 @@ class ChannelCode(ScrmAggregate):
     ) -> None:
         self.scans += 1
 
+    def record_official_account_scan(
+        self, *, customer_id: UUID, new_customer: bool, subscribed: bool, meta: Meta
+    ) -> None:
+        """A parametric QR code of an Official Account (qrscene_): a follow (subscribed) or a
+        scan by someone already following."""
+        self._official_account_scanned(
+            customer_id=customer_id, new_customer=new_customer, subscribed=subscribed, meta=meta
+        )
+
+    @event("OfficialAccountScanned")
+    def _official_account_scanned(
+        self, customer_id: UUID, new_customer: bool, subscribed: bool, meta: Meta
+    ) -> None:
+        self.scans += 1
+
     def disable(self, reason: str, meta: Meta) -> None:
         if self.disabled:
             raise Conflict("this channel code is already disabled", code="already_disabled")
@@ -340,6 +355,8 @@ class Customer(ScrmAggregate):
         self.tags = list(tags)
         # WeCom follow relationships: staff id -> {"status": ..., "as_of": source time}
         self.contacts: dict[str, dict[str, str]] = {}
+        # Official Accounts followed: app id -> {"status": ..., "as_of": source time}
+        self.subscriptions: dict[str, dict[str, str]] = {}
 
     def has_identity(self, kind: str, value: str) -> bool:
         return any(i["kind"] == kind and i["value"] == value for i in self.identities)
@@ -390,10 +407,12 @@ class Customer(ScrmAggregate):
     # A change carries the source's own time (meta.occurred_at). One older than what we know
     # for that staff member is not applied, so retries and reordering cannot undo a newer fact.
 
-    def _newer(self, staff_id: str, meta: Meta) -> bool:
-        # Not older: WeCom's times are whole seconds, and two changes in one second arrive
-        # in the order WeCom sent them. Exact repeats are stopped earlier, by the inbox.
-        known = self.contacts.get(staff_id)
+    def _newer(
+        self, staff_id: str, meta: Meta, states: dict[str, dict[str, str]] | None = None
+    ) -> bool:
+        # Not older: the platforms' times are whole seconds, and two changes in one second
+        # arrive in the order they were sent. Exact repeats are stopped earlier, by the inbox.
+        known = (self.contacts if states is None else states).get(staff_id)
         return known is None or meta.occurred_at >= datetime.fromisoformat(known["as_of"])
 
     def add_contact(
@@ -442,6 +461,34 @@ class Customer(ScrmAggregate):
         self.contacts = {
             **self.contacts,
             staff_id: {**known, "as_of": meta.occurred_at.isoformat()},
+        }
+
+    # --- Official Account (公众号) fans ---------------------------------------------------
+
+    def subscribe(self, app_id: str, *, channel_code: UUID | None, meta: Meta) -> bool:
+        if not self._newer(app_id, meta, self.subscriptions):
+            return False
+        self._subscribed(app_id=app_id, channel_code=channel_code, meta=meta)
+        return True
+
+    @event("Subscribed")
+    def _subscribed(self, app_id: str, channel_code: UUID | None, meta: Meta) -> None:
+        self.subscriptions = {
+            **self.subscriptions,
+            app_id: {"status": "subscribed", "as_of": meta.occurred_at.isoformat()},
+        }
+
+    def unsubscribe(self, app_id: str, meta: Meta) -> bool:
+        if not self._newer(app_id, meta, self.subscriptions):
+            return False
+        self._unsubscribed(app_id=app_id, meta=meta)
+        return True
+
+    @event("Unsubscribed")
+    def _unsubscribed(self, app_id: str, meta: Meta) -> None:
+        self.subscriptions = {
+            **self.subscriptions,
+            app_id: {"status": "unsubscribed", "as_of": meta.occurred_at.isoformat()},
         }
 
     def record_transfer_failure(self, staff_id: str, reason: str, meta: Meta) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
-
-from eventsourcing.application import AggregateNotFoundError
 
 from domain.customers import wecom
 from domain.customers.aggregates import (
@@ -23,6 +19,7 @@ from domain.customers.aggregates import (
     normalise_identity,
     normalise_tags,
 )
+from domain.inbox import InboxOutcome
 from domain.ports import AggregateLocks, PersonalDataVault
 from domain.scope import Scope
 from domain.shared import (
@@ -31,13 +28,9 @@ from domain.shared import (
     Forbidden,
     InvalidInput,
     Meta,
-    NotFound,
     Refused,
 )
 from domain.store import ScrmApplication
-
-A = TypeVar("A")
-R = TypeVar("R")
 
 SCAN_IDENTITY_KINDS = ("wecom_external_userid", "unionid", "openid")  # lookup priority
 
@@ -232,13 +225,9 @@ class CustomersApp(ScrmApplication):
 
     # --- WeCom (企业微信) --------------------------------------------------------------------
 
-    def apply_contact_change(self, change: wecom.ContactChange, meta: Meta) -> wecom.ContactOutcome:
+    def apply_contact_change(self, change: wecom.ContactChange, meta: Meta) -> InboxOutcome:
         """One change_external_contact callback: recorded once, never undoing a newer fact."""
         return wecom.apply_contact_change(self, change, meta)
-
-    def receive_wecom_callback(self, digest: str, kind: str, meta: Meta) -> wecom.ContactOutcome:
-        """Any other WeCom callback: recorded once as received."""
-        return wecom.receive_only(self, digest, kind, meta)
 
     # --- customers -----------------------------------------------------------------------
 
@@ -379,26 +368,3 @@ class CustomersApp(ScrmApplication):
         return None
 
     # --- plumbing ------------------------------------------------------------------------
-
-    def load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
-        found = self.find(cls, aggregate_id)
-        if found is None:
-            raise NotFound(f"{what} not found")
-        return found
-
-    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        try:
-            found: object = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
-
-    def retrying(self, attempt: Callable[[], R], tries: int = 12) -> R:
-        """Re-run a command whose save lost a race, with jittered backoff so contenders
-        spread out; the last loss is answered 409."""
-        for n in range(tries - 1):
-            try:
-                return attempt()
-            except ConcurrentUpdate:
-                time.sleep(random.uniform(0, min(0.002 * 2**n, 0.05)))
-        return attempt()

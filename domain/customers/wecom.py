@@ -16,7 +16,7 @@ from domain.customers.aggregates import (
     code_from_state,
     normalise_identity,
 )
-from domain.inbox import InboxReceipt
+from domain.inbox import InboxOutcome, InboxReceipt
 from domain.shared import ConcurrentUpdate, Conflict, InvalidInput, Meta
 
 if TYPE_CHECKING:
@@ -50,25 +50,11 @@ class ContactChange:
         normalise_identity("wecom_external_userid", self.external_userid, within="callback")
 
 
-@dataclass(frozen=True)
-class ContactOutcome:
-    outcome: str  # applied, stale, duplicate, ignored: <why>
-    customer_id: str | None
-    position: int | None
+def apply_contact_change(app: CustomersApp, change: ContactChange, meta: Meta) -> InboxOutcome:
+    return app.once("wecom", change.digest, lambda: _apply_once(app, change, meta))
 
 
-def apply_contact_change(app: CustomersApp, change: ContactChange, meta: Meta) -> ContactOutcome:
-    """A duplicate racing this one loses on the receipt's id; its retry sees the receipt."""
-
-    def attempt() -> ContactOutcome:
-        if app.find(InboxReceipt, InboxReceipt.create_id("wecom", change.digest)) is not None:
-            return ContactOutcome("duplicate", None, None)
-        return _apply_once(app, change, meta)
-
-    return app.retrying(attempt)
-
-
-def _apply_once(app: CustomersApp, change: ContactChange, meta: Meta) -> ContactOutcome:
+def _apply_once(app: CustomersApp, change: ContactChange, meta: Meta) -> InboxOutcome:
     customer = app._find_customer({"wecom_external_userid": change.external_userid})
     code = _code(app, change.state)
     to_save: list[Any] = []
@@ -104,7 +90,7 @@ def _apply_once(app: CustomersApp, change: ContactChange, meta: Meta) -> Contact
         InboxReceipt(source="wecom", digest=change.digest, kind=kind, outcome=outcome, meta=meta)
     )
     position = app.save_all(*to_save)
-    return ContactOutcome(outcome, str(customer.id) if customer else None, position)
+    return InboxOutcome(outcome, str(customer.id) if customer else None, position)
 
 
 def _apply_to(
@@ -145,18 +131,3 @@ def _apply_to(
 def _code(app: CustomersApp, state: str | None) -> ChannelCode | None:
     code_id = code_from_state(state)
     return app.find(ChannelCode, code_id) if code_id else None
-
-
-def receive_only(app: CustomersApp, digest: str, kind: str, meta: Meta) -> ContactOutcome:
-    """A callback scrm does not act on (yet): kept on record, once, so nothing WeCom told us
-    is lost and a later version can replay it."""
-
-    def attempt() -> ContactOutcome:
-        if app.find(InboxReceipt, InboxReceipt.create_id("wecom", digest)) is not None:
-            return ContactOutcome("duplicate", None, None)
-        receipt = InboxReceipt(
-            source="wecom", digest=digest, kind=kind, outcome="received: not acted on", meta=meta
-        )
-        return ContactOutcome("received", None, app.save_all(receipt))
-
-    return app.retrying(attempt)
