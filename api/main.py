@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 
 from api import errors
 from api.responses import OrjsonResponse
-from api.routes import channel_codes, customers, dashboards, integrations, staff, system
+from api.routes import channel_codes, customers, dashboards, staff, system, wechat_oa, wecom
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 
@@ -48,6 +48,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         response.headers["X-Correlation-Id"] = request.state.correlation_id
         return response
 
-    for module in (system, staff, channel_codes, customers, dashboards, integrations):
+    for module in (system, staff, channel_codes, customers, dashboards, wecom, wechat_oa):
         app.include_router(module.router)
     return app

@@ -24,6 +24,7 @@ from infra.settings import Settings
 from infra.tokens import TokenIssuer
 from infra.wecom.callbacks import ReplayGuard
 from infra.wecom.crypto import WecomCrypto
+from infra.wecom.directory import FanDirectory, NoFanDirectory
 from projections import all_projections
 from projections.engine import ProjectionEngine
 from projections.follower import StoreFollower
@@ -42,6 +43,7 @@ class Container:
     follower: StoreFollower | None = None
     wecom: WecomCrypto | None = None
     replay_guard: ReplayGuard | None = None
+    fan_directory: FanDirectory = field(default_factory=NoFanDirectory)
     extras: dict[str, Any] = field(default_factory=dict)
 
     # --- the log -----------------------------------------------------------------------

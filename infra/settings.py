@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     wecom_token: str | None = Field(default=None, repr=False)
     wecom_aes_key: str | None = Field(default=None, repr=False)
     wecom_corp_id: str | None = None
+    # Official Account (公众号) callback, plain mode.
+    oa_token: str | None = Field(default=None, repr=False)
+    oa_app_id: str | None = None
     callback_window_seconds: int = 300  # timestamps further off, or nonces seen within, are 401
 
     @field_validator(
@@ -37,6 +40,8 @@ class Settings(BaseSettings):
         "wecom_token",
         "wecom_aes_key",
         "wecom_corp_id",
+        "oa_token",
+        "oa_app_id",
         mode="before",
     )
     @classmethod

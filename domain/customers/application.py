@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from domain.customers import wecom
+from domain.customers import official_account, wecom
 from domain.customers.aggregates import (
     Availability,
     ChannelCode,
@@ -16,6 +16,7 @@ from domain.customers.aggregates import (
     IdentityClaim,
     Staff,
     Visitor,
+    code_from_state,
     normalise_identity,
     normalise_tags,
 )
@@ -219,6 +220,11 @@ class CustomersApp(ScrmApplication):
             welcome_message=code.welcome_message,
         )
 
+    def code_for_state(self, state: str | None) -> ChannelCode | None:
+        """The channel code a platform's state or QR scene names (see wecom_state)."""
+        code_id = code_from_state(state)
+        return self.find(ChannelCode, code_id) if code_id else None
+
     def _can_serve(self, staff_id: str) -> bool:
         staff = self.find(Staff, Staff.create_id(staff_id))
         return staff is not None and not staff.departed
@@ -228,6 +234,12 @@ class CustomersApp(ScrmApplication):
     def apply_contact_change(self, change: wecom.ContactChange, meta: Meta) -> InboxOutcome:
         """One change_external_contact callback: recorded once, never undoing a newer fact."""
         return wecom.apply_contact_change(self, change, meta)
+
+    # --- Official Account (公众号) ------------------------------------------------------------
+
+    def apply_fan_event(self, fan: official_account.FanEvent, meta: Meta) -> InboxOutcome:
+        """subscribe / SCAN / unsubscribe: recorded once, never undoing a newer fact."""
+        return official_account.apply_fan_event(self, fan, meta)
 
     # --- customers -----------------------------------------------------------------------
 

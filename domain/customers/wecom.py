@@ -13,7 +13,6 @@ from uuid import uuid4
 from domain.customers.aggregates import (
     ChannelCode,
     Customer,
-    code_from_state,
     normalise_identity,
 )
 from domain.inbox import InboxOutcome, InboxReceipt
@@ -56,7 +55,7 @@ def apply_contact_change(app: CustomersApp, change: ContactChange, meta: Meta) -
 
 def _apply_once(app: CustomersApp, change: ContactChange, meta: Meta) -> InboxOutcome:
     customer = app._find_customer({"wecom_external_userid": change.external_userid})
-    code = _code(app, change.state)
+    code = app.code_for_state(change.state)
     to_save: list[Any] = []
     outcome = "applied"
     new_customer = False
@@ -126,8 +125,3 @@ def _apply_to(
     return customer.remove_contact(
         staff, by="staff" if kind == "del_external_contact" else "customer", meta=meta
     )
-
-
-def _code(app: CustomersApp, state: str | None) -> ChannelCode | None:
-    code_id = code_from_state(state)
-    return app.find(ChannelCode, code_id) if code_id else None

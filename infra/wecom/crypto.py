@@ -95,3 +95,13 @@ class WecomCrypto:
             f"<MsgSignature><![CDATA[{sig}]]></MsgSignature>"
             f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
         )
+
+
+def plain_signature(token: str, timestamp: str, nonce: str) -> str:
+    """Official Account plain mode (明文模式): SHA-1 over the sorted token, timestamp, nonce."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+
+
+def verify_plain(token: str, received: str, timestamp: str, nonce: str) -> None:
+    if not hmac.compare_digest(plain_signature(token, timestamp, nonce), (received or "").lower()):
+        raise CallbackRejected("signature mismatch")

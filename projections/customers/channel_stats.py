@@ -65,7 +65,7 @@ class ChannelStats(Projection):
             (e.originator_id, e.occurred_at[:10], scans, adds, refusals),
         )
 
-    @handles(ChannelCode, "Scanned", "ContactAdded")
+    @handles(ChannelCode, "Scanned", "ContactAdded", "OfficialAccountScanned")
     def _scanned(self, e: EventRecord, cur: Any) -> None:
         self._count(e, cur, scans=1, adds=1 if e.data["new_customer"] else 0, refusals=0)
 

@@ -15,6 +15,7 @@ from projections.base import Projection, handles
 class Portrait(Projection):
     name = "portrait"
     tables = (
+        "portrait_subscriptions",
         "portrait_contacts",
         "portrait_timeline",
         "portrait_tags",
@@ -38,6 +39,9 @@ class Portrait(Projection):
         "CREATE TABLE IF NOT EXISTS portrait_contacts ("
         " customer_id TEXT NOT NULL, staff_id TEXT NOT NULL, status TEXT NOT NULL,"
         " since TEXT NOT NULL, via_channel_code TEXT, PRIMARY KEY (customer_id, staff_id))",
+        "CREATE TABLE IF NOT EXISTS portrait_subscriptions ("
+        " customer_id TEXT NOT NULL, app_id TEXT NOT NULL, status TEXT NOT NULL,"
+        " since TEXT NOT NULL, via_channel_code TEXT, PRIMARY KEY (customer_id, app_id))",
         "CREATE TABLE IF NOT EXISTS portrait_timeline ("
         " customer_id TEXT NOT NULL, position BIGINT NOT NULL, event TEXT NOT NULL,"
         " occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
@@ -134,25 +138,42 @@ class Portrait(Projection):
         )
         self._touch(e, cur)
 
-    def _contact(self, e: EventRecord, cur: Any, status: str, code: str | None = None) -> None:
+    def _relationship(
+        self, e: EventRecord, cur: Any, table: str, key: str, status: str, code: str | None
+    ) -> None:
+        """A WeCom contact (keyed by staff) or an Official Account follow (keyed by app)."""
+        column = "staff_id" if table == "portrait_contacts" else "app_id"
         cur.execute(
-            "INSERT INTO portrait_contacts (customer_id, staff_id, status, since,"
-            " via_channel_code) VALUES (?,?,?,?,?) ON CONFLICT (customer_id, staff_id) DO UPDATE"
+            f"INSERT INTO {table} (customer_id, {column}, status, since, via_channel_code)"
+            f" VALUES (?,?,?,?,?) ON CONFLICT (customer_id, {column}) DO UPDATE"
             " SET status = excluded.status, since = excluded.since,"
-            " via_channel_code = COALESCE(excluded.via_channel_code,"
-            " portrait_contacts.via_channel_code)",
-            (e.originator_id, e.data["staff_id"], status, e.occurred_at, code),
+            f" via_channel_code = COALESCE(excluded.via_channel_code, {table}.via_channel_code)",
+            (e.originator_id, key, status, e.occurred_at, code),
         )
         self._touch(e, cur)
 
     @handles(Customer, "ContactAdded")
     def _contact_added(self, e: EventRecord, cur: Any) -> None:
         status = "half" if e.data["half"] else "added"
-        self._contact(e, cur, status, e.data["channel_code"])
+        self._relationship(
+            e, cur, "portrait_contacts", e.data["staff_id"], status, e.data["channel_code"]
+        )
 
     @handles(Customer, "ContactRemoved")
     def _contact_removed(self, e: EventRecord, cur: Any) -> None:
-        self._contact(e, cur, f"removed_by_{e.data['by']}")
+        self._relationship(
+            e, cur, "portrait_contacts", e.data["staff_id"], f"removed_by_{e.data['by']}", None
+        )
+
+    @handles(Customer, "Subscribed")
+    def _subscribed(self, e: EventRecord, cur: Any) -> None:
+        self._relationship(
+            e, cur, "portrait_subscriptions", e.data["app_id"], "subscribed", e.data["channel_code"]
+        )
+
+    @handles(Customer, "Unsubscribed")
+    def _unsubscribed(self, e: EventRecord, cur: Any) -> None:
+        self._relationship(e, cur, "portrait_subscriptions", e.data["app_id"], "unsubscribed", None)
 
     @handles(Customer, "ContactEdited", "TransferFailed")
     def _noted(self, e: EventRecord, cur: Any) -> None:
@@ -187,6 +208,11 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
     tags = db.query(
         "SELECT tag FROM portrait_tags WHERE customer_id = ? ORDER BY tag", (customer_id,)
     )
+    subscriptions = db.query(
+        "SELECT app_id, status, since, via_channel_code FROM portrait_subscriptions"
+        " WHERE customer_id = ? ORDER BY app_id",
+        (customer_id,),
+    )
     contacts = db.query(
         "SELECT staff_id, status, since, via_channel_code FROM portrait_contacts"
         " WHERE customer_id = ? ORDER BY staff_id",
@@ -206,6 +232,10 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
         "version": int(r[5]),
         "identities": [{"kind": k, "value": v} for k, v in identities],
         "tags": [t for (t,) in tags],
+        "subscriptions": [
+            {"app_id": a, "status": b, "since": c, "via_channel_code": d}
+            for a, b, c, d in subscriptions
+        ],
         "contacts": [
             {"staff_id": a, "status": b, "since": c, "via_channel_code": d}
             for a, b, c, d in contacts

@@ -1,23 +1,22 @@
-"""Signed platform callbacks: reachable without a token, trusted only once verified."""
+"""WeCom (企业微信) callbacks: reachable without a token, trusted only once verified."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
+from api.callbacks import check_replay, envelope, read_body, remember
 from api.deps import ContainerDep
 from domain.customers.wecom import CONTACT_CHANGES, ContactChange
-from domain.shared import InvalidInput, Meta, NotFound
+from domain.shared import InvalidInput, NotFound
 from infra.bootstrap import Container
-from infra.wecom.callbacks import MalformedCallback, digest, require, xml_fields
+from infra.wecom.callbacks import MalformedCallback, require, xml_fields
 from infra.wecom.crypto import WecomCrypto
 
-router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
+router = APIRouter(prefix="/v1/integrations/wecom", tags=["integrations"])
 
 Signed = Annotated[str, Query(max_length=128)]
 
@@ -36,12 +35,11 @@ def _open(c: Container, msg_signature: str, timestamp: str, nonce: str, encrypte
     nonce, then decryption and the corp id."""
     crypto = _wecom(c)
     crypto.verify(msg_signature, timestamp, nonce, encrypted)
-    assert c.replay_guard is not None
-    c.replay_guard.check("wecom", timestamp, nonce, time.time())
+    check_replay(c, "wecom", timestamp, nonce)
     return crypto.decrypt(encrypted)
 
 
-@router.get("/wecom/callback", response_class=PlainTextResponse)
+@router.get("/callback", response_class=PlainTextResponse)
 def wecom_verify_url(
     c: ContainerDep,
     msg_signature: Signed,
@@ -53,35 +51,20 @@ def wecom_verify_url(
     return _open(c, msg_signature, timestamp, nonce, echostr)
 
 
-@router.post("/wecom/callback", response_class=PlainTextResponse)
+@router.post("/callback", response_class=PlainTextResponse)
 async def wecom_callback(
     request: Request, c: ContainerDep, msg_signature: Signed, timestamp: Signed, nonce: Signed
 ) -> str:
-    body = await request.body()
-    if len(body) > 256 * 1024:
-        raise MalformedCallback("the body is too large")
-    encrypted = require(xml_fields(body), "Encrypt")
+    encrypted = require(xml_fields(await read_body(request)), "Encrypt")
     plaintext = _open(c, msg_signature, timestamp, nonce, encrypted)
     await run_in_threadpool(_handle, c, plaintext, request.state.correlation_id)
-    c.replay_guard.remember("wecom", nonce, time.time())  # type: ignore[union-attr]
+    remember(c, "wecom", nonce)
     return "success"  # WeCom's answer for an event that needs no passive reply
 
 
 def _handle(c: Container, plaintext: str, correlation_id: str) -> None:
     fields = xml_fields(plaintext)
-    created = require(fields, "CreateTime")
-    try:
-        occurred_at = datetime.fromtimestamp(int(created), UTC)
-    except (ValueError, OverflowError):
-        raise MalformedCallback("CreateTime is not a unix time", field="CreateTime") from None
-    hashed = digest(plaintext)
-    meta = Meta(
-        occurred_at=occurred_at,
-        actor="integration:wecom",
-        source="wecom",
-        correlation_id=correlation_id,
-        causation_id=f"wecom:{hashed[:24]}",
-    )
+    meta, hashed = envelope(fields, plaintext, "wecom", correlation_id)
     event, change = fields.get("Event", ""), fields.get("ChangeType", "")
     if event == "change_external_contact" and change in CONTACT_CHANGES:
         try:
