@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from domain.conversations.application import ConversationsApp
 from domain.customers.application import CustomersApp
 from infra.crypto import Vault
 from infra.db import Database, schema_lock
@@ -34,6 +35,7 @@ from projections.follower import StoreFollower
 class Container:
     settings: Settings
     customers: CustomersApp
+    conversations: ConversationsApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -117,6 +119,7 @@ class Container:
         if self.follower is not None:
             self.follower.stop()
         self.customers.close()
+        self.conversations.close()
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
         self.read_db.close()
@@ -136,11 +139,13 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     with schema_lock(settings.database_url):  # every constructor below creates its tables
         vault = Vault(key_db, master)
         customers = CustomersApp(vault, locks, env=settings.event_store_env())
+        conversations = ConversationsApp(vault, env=settings.event_store_env())
         engine = ProjectionEngine(read_db, list(projections or all_projections()))
         guard = ReplayGuard(read_db, settings.callback_window_seconds)
     registry = CollectorRegistry()
     appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)
     customers.on_recorded.append(appended.inc)
+    conversations.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -149,6 +154,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         replay_guard=guard,
         settings=settings,
         customers=customers,
+        conversations=conversations,
         read_db=read_db,
         key_db=key_db,
         vault=vault,

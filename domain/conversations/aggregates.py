@@ -1,0 +1,73 @@
+"""会话内容存档: archived WeCom conversations, one aggregate per message.
+
+A message's id derives from WeCom's msgid, so ingesting it again changes nothing. Its content
+is sealed with the key of the person it is personal data of; a recall marks it, never deletes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id
+
+
+def is_external(user: str) -> bool:
+    """WeCom external contacts' ids start with wo/wm; staff ids are the corp's own."""
+    return user.startswith(("wo", "wm")) and len(user) > 10
+
+
+def subject_key(sender: str, recipients: list[str], room_id: str) -> str:
+    """Whose personal data a message is, and so whose key seals it: the customer in a one-to-
+    one chat; in a group, the sender if a customer, else the group itself."""
+    if not room_id:
+        party = next((u for u in [sender, *recipients] if is_external(u)), None)
+        return f"wecom_external_userid:{party}" if party else f"staff_chat:{sender}"
+    return f"wecom_external_userid:{sender}" if is_external(sender) else f"room:{room_id}"
+
+
+class ArchivedMessage(ScrmAggregate):
+    @staticmethod
+    def create_id(msgid: str) -> UUID:
+        return derived_id("msgaudit", msgid)
+
+    @event("Archived")
+    def __init__(
+        self,
+        msgid: str,
+        seq: int | None,
+        action: str,
+        sender: str,
+        recipients: list[str],
+        room_id: str,
+        sent_at: datetime,
+        msgtype: str,
+        subject: str,  # whose key sealed the content (see subject_key)
+        sealed: str,  # the payload, sealed: text, file references, ... (personal data)
+        meta: Meta,
+    ):
+        self.msgid = msgid
+        self.sender = sender
+        self.recipients = recipients
+        self.room_id = room_id
+        self.recalled = False
+
+    def recall(self, recall_msgid: str, meta: Meta) -> bool:
+        if self.recalled:
+            return False
+        self._recalled(recall_msgid=recall_msgid, meta=meta)
+        return True
+
+    @event("Recalled")
+    def _recalled(self, recall_msgid: str, meta: Meta) -> None:
+        self.recalled = True
+
+
+def require_record(record: object, line: int) -> dict[str, object]:
+    if not isinstance(record, dict):
+        raise InvalidInput(f"record {line} is not a JSON object", field=f"records[{line}]")
+    if not isinstance(record.get("msgid"), str) or not record["msgid"]:
+        raise InvalidInput(f"record {line} has no msgid", field=f"records[{line}].msgid")
+    return record

@@ -1,0 +1,225 @@
+"""The conversations context's service layer: archive ingest (one transaction per batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.domain import event
+
+from domain.conversations.aggregates import ArchivedMessage, require_record, subject_key
+from domain.ports import PersonalDataVault
+from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id
+from domain.store import ScrmApplication
+
+ENVELOPE = {
+    "msgid",
+    "action",
+    "from",
+    "tolist",
+    "roomid",
+    "msgtime",
+    "msgtype",
+    "seq",
+    "time",
+    "user",
+}
+MAX_BATCH = 5000
+
+
+class ArchiveCursor(ScrmAggregate):
+    """How far the msgaudit feed has been ingested: the puller resumes after `last_seq`."""
+
+    @staticmethod
+    def create_id() -> UUID:
+        return derived_id("msgaudit", "cursor")
+
+    @event("Started")
+    def __init__(self, meta: Meta):
+        self.last_seq = 0
+
+    def advance(self, first_seq: int, last_seq: int, count: int, meta: Meta) -> None:
+        if last_seq > self.last_seq:
+            self._batch_ingested(first_seq=first_seq, last_seq=last_seq, count=count, meta=meta)
+
+    @event("BatchIngested")
+    def _batch_ingested(self, first_seq: int, last_seq: int, count: int, meta: Meta) -> None:
+        self.last_seq = last_seq
+
+
+class PendingRecall(ScrmAggregate):
+    """A recall that arrived before the message it recalls."""
+
+    @staticmethod
+    def create_id(pre_msgid: str) -> UUID:
+        return derived_id("msgaudit-recall", pre_msgid)
+
+    @event("Noted")
+    def __init__(self, pre_msgid: str, recall_msgid: str, meta: Meta):
+        self.recall_msgid = recall_msgid
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    archived: int
+    duplicates: int
+    recalls: int
+    position: int | None
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    msgid: str
+    seq: int | None
+    action: str
+    sender: str
+    recipients: list[str]
+    room_id: str
+    sent_at: datetime
+    msgtype: str
+    payload: dict[str, Any]
+    pre_msgid: str | None
+
+
+def _parse(record: object, line: int) -> _Parsed:
+    r = require_record(record, line)
+    field = f"records[{line}]"
+    action = r.get("action")
+    seq = r.get("seq")
+    if seq is not None and not (isinstance(seq, int) and seq >= 0):
+        raise InvalidInput(f"record {line}: seq must be a whole number", field=f"{field}.seq")
+    sender: object
+    millis: object
+    recipients: object
+    room: object
+    msgtype: object
+    if action == "switch":  # its own shape: who switched enterprise, and when
+        sender, millis, recipients, room, msgtype = r.get("user"), r.get("time"), [], "", "switch"
+    elif action in ("send", "recall"):
+        sender, millis = r.get("from"), r.get("msgtime")
+        recipients, room, msgtype = r.get("tolist"), r.get("roomid") or "", r.get("msgtype")
+        if not isinstance(recipients, list) or not all(isinstance(u, str) for u in recipients):
+            raise InvalidInput(
+                f"record {line}: tolist must be a list of ids", field=f"{field}.tolist"
+            )
+        if not isinstance(msgtype, str) or not msgtype:
+            raise InvalidInput(f"record {line}: msgtype is required", field=f"{field}.msgtype")
+    else:
+        raise InvalidInput(
+            f"record {line}: action must be send, recall or switch", field=f"{field}.action"
+        )
+    if not isinstance(sender, str) or not sender:
+        raise InvalidInput(f"record {line}: the sender is required", field=f"{field}.from")
+    if not isinstance(millis, int) or millis <= 0:
+        raise InvalidInput(
+            f"record {line}: the time must be unix milliseconds", field=f"{field}.msgtime"
+        )
+    if not isinstance(room, str):
+        raise InvalidInput(f"record {line}: roomid must be text", field=f"{field}.roomid")
+    payload = {k: v for k, v in r.items() if k not in ENVELOPE}
+    pre = None
+    if action == "recall":
+        revoke = r.get("revoke")
+        pre = revoke.get("pre_msgid") if isinstance(revoke, dict) else None
+        if not isinstance(pre, str) or not pre:
+            raise InvalidInput(
+                f"record {line}: a recall names revoke.pre_msgid", field=f"{field}.revoke.pre_msgid"
+            )
+    return _Parsed(
+        str(r["msgid"]),
+        seq,
+        str(action),
+        sender,
+        list(recipients),
+        room,
+        datetime.fromtimestamp(millis / 1000, UTC),
+        msgtype,
+        payload,
+        pre,
+    )
+
+
+class ConversationsApp(ScrmApplication):
+    def __init__(self, vault: PersonalDataVault, env: dict[str, str] | None = None):
+        super().__init__(env)
+        self.vault = vault
+
+    def last_seq(self) -> int:
+        cursor = self.find(ArchiveCursor, ArchiveCursor.create_id())
+        return cursor.last_seq if cursor else 0
+
+    def ingest(self, records: list[object], meta: Meta) -> IngestResult:
+        """One batch of decrypted msgaudit records: all valid, or nothing recorded."""
+        if not records:
+            raise InvalidInput("a batch needs at least one record", field="records")
+        if len(records) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} records per batch", field="records")
+        parsed: dict[str, _Parsed] = {}
+        for line, record in enumerate(records):
+            p = _parse(record, line)
+            parsed.setdefault(p.msgid, p)  # the same msgid twice in a batch: once
+        ordered = sorted(parsed.values(), key=lambda p: p.sent_at)  # originals before recalls
+        return self.retrying(lambda: self._ingest_once(ordered, meta))
+
+    def _ingest_once(self, messages: list[_Parsed], meta: Meta) -> IngestResult:
+        new: dict[str, ArchivedMessage] = {}
+        others: list[Any] = []
+        duplicates = recalls = 0
+        for p in messages:
+            if self.find(ArchivedMessage, ArchivedMessage.create_id(p.msgid)) is not None:
+                duplicates += 1
+                continue
+            subject = subject_key(p.sender, p.recipients, p.room_id)
+            sealed = self.vault.seal(
+                derived_id("subject", subject), orjson.dumps(p.payload).decode()
+            )
+            message = ArchivedMessage(
+                msgid=p.msgid,
+                seq=p.seq,
+                action=p.action,
+                sender=p.sender,
+                recipients=p.recipients,
+                room_id=p.room_id,
+                sent_at=p.sent_at,
+                msgtype=p.msgtype,
+                subject=subject,
+                sealed=sealed,
+                meta=meta,
+            )
+            new[p.msgid] = message
+            pending = self.find(PendingRecall, PendingRecall.create_id(p.msgid))
+            if pending is not None:
+                message.recall(pending.recall_msgid, meta)
+            if p.pre_msgid is not None:
+                recalls += self._recall(p.pre_msgid, p.msgid, new, others, meta)
+        seqs = [p.seq for p in messages if p.seq is not None]
+        cursor = self.find(ArchiveCursor, ArchiveCursor.create_id()) or ArchiveCursor(meta=meta)
+        if seqs:
+            cursor.advance(min(seqs), max(seqs), len(new), meta)
+        position = self.save_all(*new.values(), *others, cursor)
+        return IngestResult(len(new), duplicates, recalls, position, cursor.last_seq)
+
+    def _recall(
+        self,
+        pre_msgid: str,
+        recall_msgid: str,
+        new: dict[str, ArchivedMessage],
+        others: list[Any],
+        meta: Meta,
+    ) -> int:
+        original = new.get(pre_msgid) or self.find(
+            ArchivedMessage, ArchivedMessage.create_id(pre_msgid)
+        )
+        if original is None:
+            if self.find(PendingRecall, PendingRecall.create_id(pre_msgid)) is None:
+                others.append(
+                    PendingRecall(pre_msgid=pre_msgid, recall_msgid=recall_msgid, meta=meta)
+                )
+            return 0
+        if original.recall(recall_msgid, meta) and pre_msgid not in new:
+            others.append(original)
+        return 1

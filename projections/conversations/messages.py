@@ -1,0 +1,119 @@
+"""The archive as a read model: one row per message (content still sealed), who took part,
+and recalls. Content is unsealed only at read time, for those entitled, and each such read
+is itself recorded (ArchiveAccessed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from domain.conversations.aggregates import ArchivedMessage
+from infra.db import Database
+from infra.events import EventRecord, dumps
+from projections.base import Projection, handles
+
+
+class Messages(Projection):
+    name = "conversations"
+    tables = ("conversations_participants", "conversations_messages")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS conversations_messages ("
+        " message_id TEXT PRIMARY KEY, msgid TEXT NOT NULL, seq BIGINT, action TEXT NOT NULL,"
+        " sender TEXT NOT NULL, recipients TEXT NOT NULL, room_id TEXT NOT NULL,"
+        " sent_at TEXT NOT NULL, msgtype TEXT NOT NULL, subject TEXT NOT NULL,"
+        " sealed TEXT NOT NULL, recalled_at TEXT, position BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS conversations_messages_room"
+        " ON conversations_messages (room_id, sent_at)",
+        "CREATE INDEX IF NOT EXISTS conversations_messages_sent"
+        " ON conversations_messages (sent_at)",
+        "CREATE TABLE IF NOT EXISTS conversations_participants ("
+        " message_id TEXT NOT NULL, participant TEXT NOT NULL, sent_at TEXT NOT NULL,"
+        " PRIMARY KEY (participant, sent_at, message_id))",
+    )
+
+    @handles(ArchivedMessage, "Archived")
+    def _archived(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        cur.execute(
+            "INSERT INTO conversations_messages (message_id, msgid, seq, action, sender,"
+            " recipients, room_id, sent_at, msgtype, subject, sealed, position)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                e.originator_id,
+                d["msgid"],
+                d["seq"],
+                d["action"],
+                d["sender"],
+                dumps(d["recipients"]).decode(),
+                d["room_id"],
+                d["sent_at"],
+                d["msgtype"],
+                d["subject"],
+                d["sealed"],
+                e.position,
+            ),
+        )
+        for participant in {d["sender"], *d["recipients"]}:
+            cur.execute(
+                "INSERT INTO conversations_participants (message_id, participant, sent_at)"
+                " VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                (e.originator_id, participant, d["sent_at"]),
+            )
+
+    @handles(ArchivedMessage, "Recalled")
+    def _recalled(self, e: EventRecord, cur: Any) -> None:
+        cur.execute(
+            "UPDATE conversations_messages SET recalled_at = ? WHERE message_id = ?",
+            (e.occurred_at, e.originator_id),
+        )
+
+
+COLUMNS = (
+    "message_id, msgid, seq, action, sender, recipients, room_id, sent_at, msgtype,"
+    " subject, sealed, recalled_at"
+)
+
+
+def find_messages(
+    db: Database,
+    *,
+    participants: list[str] | None = None,
+    room_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Messages in time order, by any of the participants (ids as WeCom knows them)."""
+    where, params = ["1=1"], []  # type: ignore[var-annotated]
+    if participants is not None:
+        if not participants:
+            return []
+        marks = ",".join("?" * len(participants))
+        where.append(
+            f"m.message_id IN (SELECT message_id FROM conversations_participants"
+            f" WHERE participant IN ({marks}))"
+        )
+        params += participants
+    if room_id is not None:
+        where.append("m.room_id = ?")
+        params.append(room_id)
+    if since is not None:
+        where.append("m.sent_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("m.sent_at < ?")
+        params.append(until)
+    rows = db.query(
+        f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))}"
+        f" FROM conversations_messages m WHERE {' AND '.join(where)}"
+        " ORDER BY m.sent_at, m.msgid LIMIT ?",
+        (*params, limit),
+    )
+    keys = [c.strip() for c in COLUMNS.split(",")]
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row, strict=True))
+        item["recipients"] = orjson.loads(item["recipients"])
+        out.append(item)
+    return out
