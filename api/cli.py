@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,8 @@ from infra.settings import Settings
 app = typer.Typer(help="scrm: event-sourced social CRM", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+archive_app = typer.Typer(help="The conversation archive (会话内容存档)", no_args_is_help=True)
+app.add_typer(archive_app, name="archive")
 err = Console(stderr=True)
 
 
@@ -126,6 +129,48 @@ def token_create(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     typer.echo(token)
+
+
+@archive_app.command("ingest")
+def archive_ingest(
+    file: Annotated[Path, typer.Argument(help="decrypted msgaudit records, JSON Lines")],
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="records per transaction")] = 1000,
+) -> None:
+    """Archive a file of msgaudit records, one transaction per batch; re-running it changes
+    nothing."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from api.routes.conversations import parse_json_lines
+    from domain.shared import DomainError, Meta
+
+    c = _container()
+    records = parse_json_lines(file.read_bytes())
+    totals = {"archived": 0, "duplicates": 0, "recalls": 0}
+    correlation = str(uuid4())
+    try:
+        for start in range(0, len(records), batch):
+            meta = Meta(
+                occurred_at=datetime.now(UTC),
+                actor="system:archive-ingest",
+                source="msgaudit",
+                correlation_id=correlation,
+                causation_id=f"cli:archive ingest {file.name}:{start}",
+            )
+            result = c.conversations.ingest(records[start : start + batch], meta)
+            totals["archived"] += result.archived
+            totals["duplicates"] += result.duplicates
+            totals["recalls"] += result.recalls
+        last_seq = c.conversations.last_seq()
+    except DomainError as exc:
+        err.print(f"[red]{exc.detail}[/red] (field {exc.field}); batches before it are kept")
+        raise typer.Exit(2) from None
+    finally:
+        c.close()
+    typer.echo(
+        f"archived {totals['archived']}, duplicates {totals['duplicates']}, "
+        f"recalls {totals['recalls']}, last seq {last_seq}"
+    )
 
 
 @app.command()

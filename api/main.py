@@ -10,7 +10,16 @@ from fastapi import FastAPI, Request, Response
 
 from api import errors
 from api.responses import OrjsonResponse
-from api.routes import channel_codes, customers, dashboards, staff, system, wechat_oa, wecom
+from api.routes import (
+    channel_codes,
+    conversations,
+    customers,
+    dashboards,
+    staff,
+    system,
+    wechat_oa,
+    wecom,
+)
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 
@@ -48,6 +57,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         response.headers["X-Correlation-Id"] = request.state.correlation_id
         return response
 
-    for module in (system, staff, channel_codes, customers, dashboards, wecom, wechat_oa):
+    for module in (
+        system,
+        staff,
+        channel_codes,
+        customers,
+        dashboards,
+        wecom,
+        wechat_oa,
+        conversations,
+    ):
         app.include_router(module.router)
     return app

@@ -7,7 +7,7 @@ JetStream (server mode), so the same projection code runs on both.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -185,3 +185,10 @@ def to_record_via_domain(notification: Notification, mapper: Mapper[Any]) -> Eve
         causation_id=meta.causation_id,
         data=data,
     )
+
+
+def sortable_time(value: str | datetime) -> str:
+    """Fixed-width UTC time (microseconds always present), so that text order is time order
+    in any database: '...:00Z' would otherwise sort after '...:00.5Z'."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

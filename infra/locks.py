@@ -30,11 +30,19 @@ class PostgresLocks(LocalLocks):
     several API processes take turns on a hot aggregate too. If the lock cannot be had in
     time the command goes ahead unlocked and the version check decides, as it always does."""
 
-    def __init__(self, url: str, timeout_ms: int = 2000, stripes: int = STRIPES):
+    def __init__(
+        self, url: str, timeout_ms: int = 2000, stripes: int = STRIPES, connections: int = 8
+    ):
         super().__init__(stripes)
         self.timeout_ms = timeout_ms
+        # Only hot aggregates contend; a few connections hold their advisory locks.
         self._pool = ConnectionPool(
-            url, min_size=0, max_size=stripes, open=False, timeout=5, kwargs={"autocommit": True}
+            url,
+            min_size=0,
+            max_size=connections,
+            open=False,
+            timeout=5,
+            kwargs={"autocommit": True},
         )
 
     @contextmanager

@@ -78,8 +78,9 @@ class Settings(BaseSettings):
             "POSTGRES_USER": str(info.get("user", "postgres")),
             "POSTGRES_PASSWORD": str(info.get("password", "")),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
-            "POSTGRES_POOL_SIZE": "10",
-            "POSTGRES_MAX_OVERFLOW": "20",
+            # Per application (every context has one): several share a server's connections.
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_CONNECT_TIMEOUT": "5",
             # No pre-ping round trip per checkout: the recorder retries on a dropped connection.
             "POSTGRES_PRE_PING": "n",

@@ -71,3 +71,19 @@ def require_record(record: object, line: int) -> dict[str, object]:
     if not isinstance(record.get("msgid"), str) or not record["msgid"]:
         raise InvalidInput(f"record {line} has no msgid", field=f"records[{line}].msgid")
     return record
+
+
+class Archive(ScrmAggregate):
+    """One read of archived content: who, what, when and why. Reading is itself on record."""
+
+    @event("Accessed")
+    def __init__(
+        self,
+        reader: str,
+        role: str,
+        purpose: str,
+        query: dict[str, str],
+        message_ids: list[str],
+        meta: Meta,
+    ):
+        self.reader = reader

@@ -10,7 +10,12 @@ from uuid import UUID
 import orjson
 from eventsourcing.domain import event
 
-from domain.conversations.aggregates import ArchivedMessage, require_record, subject_key
+from domain.conversations.aggregates import (
+    Archive,
+    ArchivedMessage,
+    require_record,
+    subject_key,
+)
 from domain.ports import PersonalDataVault
 from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id
 from domain.store import ScrmApplication
@@ -223,3 +228,34 @@ class ConversationsApp(ScrmApplication):
         if original.recall(recall_msgid, meta) and pre_msgid not in new:
             others.append(original)
         return 1
+
+    def record_access(
+        self,
+        *,
+        reader: str,
+        role: str,
+        purpose: str,
+        query: dict[str, str],
+        message_ids: list[str],
+        meta: Meta,
+    ) -> int | None:
+        """Before archived content is shown: no record, no content."""
+        purpose = (purpose or "").strip()
+        if len(purpose) < 4:
+            raise InvalidInput(
+                "state the purpose of reading the archive (at least 4 characters)", field="purpose"
+            )
+        access = Archive(
+            reader=reader,
+            role=role,
+            purpose=purpose[:200],
+            query=query,
+            message_ids=message_ids,
+            meta=meta,
+        )
+        return self.save_all(access)
+
+    def unseal(self, subject: str, sealed: str) -> dict[str, Any] | None:
+        """A message's payload, or None once its data subject's key is destroyed."""
+        plain = self.vault.unseal(derived_id("subject", subject), sealed)
+        return None if plain is None else orjson.loads(plain)  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ import orjson
 
 from domain.conversations.aggregates import ArchivedMessage
 from infra.db import Database
-from infra.events import EventRecord, dumps
+from infra.events import EventRecord, dumps, sortable_time
 from projections.base import Projection, handles
 
 
@@ -35,6 +35,7 @@ class Messages(Projection):
     @handles(ArchivedMessage, "Archived")
     def _archived(self, e: EventRecord, cur: Any) -> None:
         d = e.data
+        sent_at = sortable_time(d["sent_at"])
         cur.execute(
             "INSERT INTO conversations_messages (message_id, msgid, seq, action, sender,"
             " recipients, room_id, sent_at, msgtype, subject, sealed, position)"
@@ -58,7 +59,7 @@ class Messages(Projection):
             cur.execute(
                 "INSERT INTO conversations_participants (message_id, participant, sent_at)"
                 " VALUES (?,?,?) ON CONFLICT DO NOTHING",
-                (e.originator_id, participant, d["sent_at"]),
+                (e.originator_id, participant, sent_at),
             )
 
     @handles(ArchivedMessage, "Recalled")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from projections import all_projections
 from tests.e2e.conftest import Api, MakeApi, assert_error
+
+READ_MODELS = [p.name for p in all_projections()]
 
 
 def _metric(text: str, name: str, labels: str = "") -> float:
@@ -34,7 +37,7 @@ def test_readyz_is_ready_and_reports_each_projections_position_and_lag(api: Api)
     assert body["follower"] == "running"
     assert body["head"] == head
     assert body["mode"] == ("embedded" if api.container.settings.embedded else "server")
-    assert set(body["projections"]) == {"staff", "portrait", "channel_stats"}
+    assert set(body["projections"]) == set(READ_MODELS)
     for name, state in body["projections"].items():
         assert state == {"position": head, "lag": 0}, name
 
@@ -52,7 +55,7 @@ def test_metrics_expose_appended_events_and_projection_position_and_lag(api: Api
     text = r.text
     assert _metric(text, "scrm_events_appended_total") == 2
     assert _metric(text, "scrm_store_head_position") == head
-    for projection in ("staff", "portrait", "channel_stats"):
+    for projection in READ_MODELS:
         label = f'{{projection="{projection}"}}'
         assert _metric(text, "scrm_projection_position", label) == head
         assert _metric(text, "scrm_projection_lag_events", label) == 0

@@ -73,3 +73,36 @@ def test_relay_and_project_explain_that_they_need_a_bus(settings: Settings) -> N
         result = scrm(settings, command)
         assert result.returncode == 2
         assert "SCRM_NATS_URL" in result.stderr
+
+
+def test_archive_ingest_archives_a_file_once_in_batches(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    lines = [
+        {
+            "seq": n,
+            "msgid": f"cli-{n}",
+            "action": "send",
+            "from": "zhang.wei",
+            "tolist": ["wmCliCustomer01"],
+            "roomid": "",
+            "msgtime": 1_767_000_000_000 + n,
+            "msgtype": "text",
+            "text": {"content": f"第{n}条"},
+        }
+        for n in range(1, 8)
+    ]
+    feed = tmp_path / "msgaudit.jsonl"
+    feed.write_bytes(b"\n".join(orjson.dumps(r) for r in lines))
+    first = scrm(settings, "archive", "ingest", str(feed), "--batch", "3")
+    assert first.returncode == 0, first.stderr
+    assert "archived 7, duplicates 0" in first.stdout and "last seq 7" in first.stdout
+    again = scrm(settings, "archive", "ingest", str(feed))
+    assert "archived 0, duplicates 7" in again.stdout
+
+
+def test_archive_ingest_names_the_bad_record(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    feed = tmp_path / "bad.jsonl"
+    feed.write_text('{"msgid": "b1", "action": "send"}\n')
+    result = scrm(settings, "archive", "ingest", str(feed))
+    assert result.returncode == 2 and "records[0].tolist" in result.stderr

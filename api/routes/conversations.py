@@ -1,0 +1,138 @@
+"""The conversation archive: batch ingest, and reads that are themselves on record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
+from domain.scope import Scope
+from domain.shared import Forbidden, InvalidInput, NotFound
+from infra.bootstrap import Container
+from infra.events import sortable_time
+from projections.conversations.messages import find_messages
+from projections.customers.portrait import get_portrait, owner_department
+
+router = APIRouter(tags=["conversations"])
+
+ERASED = "[erased]"
+
+
+def parse_json_lines(body: bytes) -> list[object]:
+    records: list[object] = []
+    for number, line in enumerate(body.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            raise InvalidInput(
+                f"line {number + 1} is not JSON", field=f"records[{len(records)}]"
+            ) from None
+    return records
+
+
+@router.post("/v1/archive/batches", status_code=201)
+async def ingest_batch(
+    request: Request, c: ContainerDep, scope: CurrentScope, meta: CommandMeta
+) -> object:
+    """One batch of decrypted msgaudit records as JSON Lines: all recorded, or none."""
+    if scope.role != "admin":
+        raise Forbidden("only an admin (the archive puller) ingests the archive")
+    records = parse_json_lines(await request.body())
+    result = await run_in_threadpool(c.conversations.ingest, records, meta)
+    return {
+        "archived": result.archived,
+        "duplicates": result.duplicates,
+        "recalls": result.recalls,
+        "position": result.position,
+        "last_seq": result.last_seq,
+    }
+
+
+def _participants(
+    c: Container, scope: Scope, customer_id: UUID | None, staff_id: str | None
+) -> list[str] | None:
+    """Whose conversations the caller may read: staff their own customers', managers their
+    department's, admins and auditors anyone's."""
+    if customer_id is not None:
+        portrait = get_portrait(c.read_db, str(customer_id))
+        if portrait is None:
+            raise NotFound("customer not found")
+        dept = owner_department(c.read_db, portrait["owner"]) if scope.role == "manager" else None
+        scope.check_customer(portrait["owner"], dept)
+        return [i["value"] for i in portrait["identities"] if i["kind"] == "wecom_external_userid"]
+    if scope.role not in ("admin", "auditor"):
+        raise Forbidden("staff and managers read the archive one customer at a time (customer_id)")
+    return [staff_id] if staff_id else None
+
+
+@router.get("/v1/conversations", dependencies=[ReadYourWrites])
+def conversations(
+    c: ContainerDep,
+    scope: CurrentScope,
+    meta: CommandMeta,
+    purpose: Annotated[
+        str,
+        Query(min_length=4, max_length=200, description="why the archive is read; it is recorded"),
+    ],
+    customer_id: UUID | None = None,
+    staff_id: Annotated[str | None, Query(max_length=64)] = None,
+    room_id: Annotated[str | None, Query(max_length=128)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> object:
+    if scope.role == "regulator":
+        raise Forbidden("regulators receive exports only")
+    if room_id is not None and scope.role not in ("admin", "auditor"):
+        raise Forbidden("group archives are read by admins and auditors")
+    participants = _participants(c, scope, customer_id, staff_id)
+    found = find_messages(
+        c.read_db,
+        participants=participants,
+        room_id=room_id,
+        since=_iso(since),
+        until=_iso(until),
+        limit=limit,
+    )
+    query = {
+        k: str(v)
+        for k, v in {
+            "customer_id": customer_id,
+            "staff_id": staff_id,
+            "room_id": room_id,
+            "since": since,
+            "until": until,
+        }.items()
+        if v is not None
+    }
+    position = c.conversations.record_access(
+        reader=scope.actor,
+        role=scope.role,
+        purpose=purpose,
+        query=query,
+        message_ids=[m["msgid"] for m in found],
+        meta=meta,
+    )
+    return {"items": [_present(c, m) for m in found], "access_position": position}
+
+
+def _present(c: Container, m: dict[str, Any]) -> dict[str, Any]:
+    payload = c.conversations.unseal(m["subject"], m.pop("sealed"))
+    m.pop("subject")
+    m["content"] = ERASED if payload is None else payload
+    return m
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidInput("times must include a timezone", field="since")
+    return sortable_time(value)
