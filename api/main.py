@@ -12,6 +12,7 @@ from api import errors
 from api.responses import OrjsonResponse
 from api.routes import (
     channel_codes,
+    compliance,
     conversations,
     customers,
     dashboards,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         wecom,
         wechat_oa,
         conversations,
+        compliance,
     ):
         app.include_router(module.router)
     return app

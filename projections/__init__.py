@@ -6,9 +6,10 @@ from projections.base import Projection
 
 
 def all_projections() -> list[Projection]:
+    from projections.conversations.alerts import Alerts
     from projections.conversations.messages import Messages
     from projections.customers.channel_stats import ChannelStats
     from projections.customers.portrait import Portrait
     from projections.customers.staff import StaffDirectory
 
-    return [StaffDirectory(), Portrait(), ChannelStats(), Messages()]
+    return [StaffDirectory(), Portrait(), ChannelStats(), Messages(), Alerts()]

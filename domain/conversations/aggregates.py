@@ -87,3 +87,75 @@ class Archive(ScrmAggregate):
         meta: Meta,
     ):
         self.reader = reader
+
+
+class SensitiveWordPack(ScrmAggregate):
+    """A versioned rule pack (an industry's shipped pack, or a tenant's own words). Every
+    version is an event, and every hit names the version that found it."""
+
+    @staticmethod
+    def create_id(pack_id: str) -> UUID:
+        return derived_id("sensitive-words", pack_id)
+
+    @event("Published")
+    def __init__(self, pack_id: str, industry: str, rules: list[dict[str, str]], meta: Meta):
+        self.pack_id = pack_id
+        self.industry = industry
+        self.rules = rules
+        self.pack_version = 1
+
+    def revise(self, rules: list[dict[str, str]], meta: Meta) -> bool:
+        if rules == self.rules:
+            return False
+        self._revised(rules=rules, pack_version=self.pack_version + 1, meta=meta)
+        return True
+
+    @event("Revised")
+    def _revised(self, rules: list[dict[str, str]], pack_version: int, meta: Meta) -> None:
+        self.rules = rules
+        self.pack_version = pack_version
+
+
+class PackRegistry(ScrmAggregate):
+    """Which packs exist, so that all of them can be loaded for scanning."""
+
+    @staticmethod
+    def create_id() -> UUID:
+        return derived_id("sensitive-words", "registry")
+
+    @event("Started")
+    def __init__(self, meta: Meta):
+        self.pack_ids: list[str] = []
+
+    def register(self, pack_id: str, meta: Meta) -> None:
+        if pack_id not in self.pack_ids:
+            self._registered(pack_id=pack_id, meta=meta)
+
+    @event("PackRegistered")
+    def _registered(self, pack_id: str, meta: Meta) -> None:
+        self.pack_ids = [*self.pack_ids, pack_id]
+
+
+class ComplianceViolation(ScrmAggregate):
+    """A rule's hit on one archived message; its id makes re-scanning the message a no-op."""
+
+    @staticmethod
+    def create_id(msgid: str, pack_id: str, word: str) -> UUID:
+        return derived_id("violation", f"{msgid}\x1f{pack_id}\x1f{word}")
+
+    @event("Detected")
+    def __init__(
+        self,
+        msgid: str,
+        message_id: UUID,
+        pack_id: str,
+        pack_version: int,
+        word: str,
+        severity: str,
+        sender: str,
+        recipients: list[str],
+        room_id: str,
+        sent_at: datetime,
+        meta: Meta,
+    ):
+        self.status = "open"

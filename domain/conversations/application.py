@@ -13,11 +13,15 @@ from eventsourcing.domain import event
 from domain.conversations.aggregates import (
     Archive,
     ArchivedMessage,
+    ComplianceViolation,
+    PackRegistry,
+    SensitiveWordPack,
     require_record,
     subject_key,
 )
+from domain.conversations.compliance import SEVERITIES, SHIPPED_PACKS, Matcher, Rule
 from domain.ports import PersonalDataVault
-from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id
+from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id, require_slug
 from domain.store import ScrmApplication
 
 ENVELOPE = {
@@ -148,10 +152,112 @@ def _parse(record: object, line: int) -> _Parsed:
     )
 
 
+# Payload keys that hold references, not words someone wrote.
+_NOT_TEXT = {
+    "sdkfileid",
+    "md5sum",
+    "filesize",
+    "fileext",
+    "play_length",
+    "voice_size",
+    "width",
+    "height",
+    "latitude",
+    "longitude",
+    "zoom",
+    "imagetext",
+}
+
+
+def _text_of(payload: object) -> str:
+    """Every string a person wrote in a message payload, for scanning."""
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, dict):
+        return "\n".join(_text_of(v) for k, v in payload.items() if k not in _NOT_TEXT)
+    if isinstance(payload, list):
+        return "\n".join(_text_of(v) for v in payload)
+    return ""
+
+
+def _rules(rules: list[dict[str, str]]) -> list[dict[str, str]]:
+    if not rules:
+        raise InvalidInput("a pack needs at least one rule", field="rules")
+    out: list[dict[str, str]] = []
+    for n, rule in enumerate(rules):
+        word = str(rule.get("word", "")).strip()
+        severity = rule.get("severity", "medium")
+        if not word or len(word) > 50:
+            raise InvalidInput(
+                f"rule {n}: the word must be 1-50 characters", field=f"rules[{n}].word"
+            )
+        if severity not in SEVERITIES:
+            raise InvalidInput(
+                f"rule {n}: severity must be one of {', '.join(SEVERITIES)}",
+                field=f"rules[{n}].severity",
+            )
+        if all(r["word"] != word for r in out):
+            out.append({"word": word, "severity": severity})
+    return out
+
+
 class ConversationsApp(ScrmApplication):
     def __init__(self, vault: PersonalDataVault, env: dict[str, str] | None = None):
         super().__init__(env)
         self.vault = vault
+        self._matcher: tuple[tuple[tuple[str, int], ...], Matcher] | None = None
+
+    # --- sensitive-word packs (敏感词) --------------------------------------------------------
+
+    def publish_pack(
+        self, pack_id: str, industry: str, rules: list[dict[str, str]], meta: Meta
+    ) -> tuple[int, int | None]:
+        """Publish a pack, or its next version. Answers (version, position)."""
+        pack_id = require_slug(pack_id, "pack_id")
+        clean = _rules(rules)
+        return self.retrying(lambda: self._publish_once(pack_id, industry, clean, meta))
+
+    def _publish_once(
+        self, pack_id: str, industry: str, rules: list[dict[str, str]], meta: Meta
+    ) -> tuple[int, int | None]:
+        pack = self.find(SensitiveWordPack, SensitiveWordPack.create_id(pack_id))
+        registry = self.find(PackRegistry, PackRegistry.create_id()) or PackRegistry(meta=meta)
+        if pack is None:
+            pack = SensitiveWordPack(pack_id=pack_id, industry=industry, rules=rules, meta=meta)
+        else:
+            pack.revise(rules, meta)
+        registry.register(pack_id, meta)
+        return pack.pack_version, self.save_all(pack, registry)
+
+    def install_shipped_packs(self, meta: Meta) -> dict[str, int]:
+        return {
+            industry: self.publish_pack(
+                industry, industry, [{"word": r.word, "severity": r.severity} for r in rules], meta
+            )[0]
+            for industry, rules in SHIPPED_PACKS.items()
+        }
+
+    def matcher(self) -> Matcher:
+        """Every pack in force, compiled once per set of versions."""
+        registry = self.find(PackRegistry, PackRegistry.create_id())
+        packs = [
+            p
+            for p in (
+                self.find(SensitiveWordPack, SensitiveWordPack.create_id(i))
+                for i in (registry.pack_ids if registry else [])
+            )
+            if p
+        ]
+        versions = tuple((p.pack_id, p.pack_version) for p in packs)
+        if self._matcher is None or self._matcher[0] != versions:
+            compiled = Matcher(
+                [
+                    (p.pack_id, p.pack_version, [Rule(r["word"], r["severity"]) for r in p.rules])
+                    for p in packs
+                ]
+            )
+            self._matcher = (versions, compiled)
+        return self._matcher[1]
 
     def last_seq(self) -> int:
         cursor = self.find(ArchiveCursor, ArchiveCursor.create_id())
@@ -171,6 +277,7 @@ class ConversationsApp(ScrmApplication):
         return self.retrying(lambda: self._ingest_once(ordered, meta))
 
     def _ingest_once(self, messages: list[_Parsed], meta: Meta) -> IngestResult:
+        matcher = self.matcher()
         new: dict[str, ArchivedMessage] = {}
         others: list[Any] = []
         duplicates = recalls = 0
@@ -196,6 +303,22 @@ class ConversationsApp(ScrmApplication):
                 meta=meta,
             )
             new[p.msgid] = message
+            others += [
+                ComplianceViolation(
+                    msgid=p.msgid,
+                    message_id=message.id,
+                    pack_id=hit.pack_id,
+                    pack_version=hit.pack_version,
+                    word=hit.word,
+                    severity=hit.severity,
+                    sender=p.sender,
+                    recipients=p.recipients,
+                    room_id=p.room_id,
+                    sent_at=p.sent_at,
+                    meta=meta,
+                )
+                for hit in matcher.scan(_text_of(p.payload))
+            ]
             pending = self.find(PendingRecall, PendingRecall.create_id(p.msgid))
             if pending is not None:
                 message.recall(pending.recall_msgid, meta)

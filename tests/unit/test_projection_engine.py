@@ -9,7 +9,7 @@ from projections.engine import NotCaughtUp
 from tests.factories import meta
 from tests.unit.world import World, dump, embedded_only, project
 
-READ_MODELS = ["staff", "portrait", "channel_stats", "conversations"]
+READ_MODELS = ["staff", "portrait", "channel_stats", "conversations", "compliance"]
 ARCHIVE: list[object] = [
     {
         "seq": 1,
@@ -20,7 +20,7 @@ ARCHIVE: list[object] = [
         "roomid": "",
         "msgtime": 1_767_000_000_000,
         "msgtype": "text",
-        "text": {"content": "您好"},
+        "text": {"content": "您好，保本的"},
     },
     {
         "seq": 2,
@@ -111,6 +111,7 @@ def test_a_failing_batch_leaves_rows_and_position_as_they_were(container: Contai
 @pytest.mark.parametrize("name", READ_MODELS)
 def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: str) -> None:
     World(container.customers)
+    container.conversations.install_shipped_packs(meta())
     container.conversations.ingest(ARCHIVE, meta())  # so that every read model has rows
     project(container)
     live, positions = dump(container, name), container.engine.positions()

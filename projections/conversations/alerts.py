@@ -1,0 +1,87 @@
+"""Compliance alerts: every ComplianceViolationDetected, with the pack version that found it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from domain.conversations.aggregates import ComplianceViolation
+from infra.db import Database
+from infra.events import EventRecord, dumps, sortable_time
+from projections.base import Projection, handles
+
+
+class Alerts(Projection):
+    name = "compliance"
+    tables = ("compliance_alerts",)
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS compliance_alerts ("
+        " violation_id TEXT PRIMARY KEY, msgid TEXT NOT NULL, message_id TEXT NOT NULL,"
+        " pack_id TEXT NOT NULL, pack_version BIGINT NOT NULL, word TEXT NOT NULL,"
+        " severity TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,"
+        " room_id TEXT NOT NULL, sent_at TEXT NOT NULL, detected_at TEXT NOT NULL,"
+        " status TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS compliance_alerts_sent ON compliance_alerts (sent_at)",
+    )
+
+    @handles(ComplianceViolation, "Detected")
+    def _detected(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        cur.execute(
+            "INSERT INTO compliance_alerts (violation_id, msgid, message_id, pack_id,"
+            " pack_version, word, severity, sender, recipients, room_id, sent_at, detected_at,"
+            " status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'open')",
+            (
+                e.originator_id,
+                d["msgid"],
+                d["message_id"],
+                d["pack_id"],
+                d["pack_version"],
+                d["word"],
+                d["severity"],
+                d["sender"],
+                dumps(d["recipients"]).decode(),
+                d["room_id"],
+                sortable_time(d["sent_at"]),
+                e.recorded_at,
+            ),
+        )
+
+
+def list_alerts(
+    db: Database, *, severity: str | None = None, department: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    where, params = ["1=1"], []  # type: ignore[var-annotated]
+    if severity is not None:
+        where.append("severity = ?")
+        params.append(severity)
+    if department is not None:
+        where.append("sender IN (SELECT staff_id FROM staff_members WHERE department = ?)")
+        params.append(department)
+    columns = [
+        "violation_id",
+        "msgid",
+        "pack_id",
+        "pack_version",
+        "word",
+        "severity",
+        "sender",
+        "recipients",
+        "room_id",
+        "sent_at",
+        "detected_at",
+        "status",
+    ]
+    rows = db.query(
+        f"SELECT {', '.join(columns)} FROM compliance_alerts WHERE {' AND '.join(where)}"
+        " ORDER BY sent_at, msgid, word LIMIT ?",
+        (*params, limit),
+    )
+    out = []
+    for row in rows:
+        item = dict(zip(columns, row, strict=True))
+        item["recipients"] = orjson.loads(item["recipients"])
+        item["pack_version"] = int(item["pack_version"])
+        out.append(item)
+    return out
