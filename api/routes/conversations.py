@@ -15,6 +15,7 @@ from domain.scope import Scope
 from domain.shared import Forbidden, InvalidInput, NotFound
 from infra.bootstrap import Container
 from infra.events import sortable_time
+from projections.conversations.access_log import list_reads
 from projections.conversations.messages import find_messages
 from projections.customers.portrait import get_portrait, owner_department
 
@@ -136,3 +137,21 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise InvalidInput("times must include a timezone", field="since")
     return sortable_time(value)
+
+
+@router.get("/v1/audit/archive-access", dependencies=[ReadYourWrites])
+def archive_access(
+    c: ContainerDep,
+    scope: CurrentScope,
+    reader: Annotated[str | None, Query(max_length=100)] = None,
+    msgid: Annotated[str | None, Query(max_length=128)] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> object:
+    """Every read of archived content: who, role, purpose, what, when. Auditors and admins."""
+    if scope.role not in ("auditor", "admin"):
+        raise Forbidden("the archive access log is for auditors and admins")
+    items = list_reads(c.read_db, reader=reader, msgid=msgid, after=after, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_after": items[-1]["position"] if more else None}

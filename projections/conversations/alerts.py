@@ -52,7 +52,8 @@ class Alerts(Projection):
 def list_alerts(
     db: Database, *, severity: str | None = None, department: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    where, params = ["1=1"], []  # type: ignore[var-annotated]
+    where: list[str] = ["1=1"]
+    params: list[object] = []
     if severity is not None:
         where.append("severity = ?")
         params.append(severity)

@@ -86,7 +86,8 @@ def find_messages(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Messages in time order, by any of the participants (ids as WeCom knows them)."""
-    where, params = ["1=1"], []  # type: ignore[var-annotated]
+    where: list[str] = ["1=1"]
+    params: list[object] = []
     if participants is not None:
         if not participants:
             return []

@@ -270,3 +270,30 @@ def test_content_is_sealed_in_the_events_and_the_read_model(archive: Api) -> Non
     archive.container.start_follower().catch_up()
     rows = archive.container.read_db.query("SELECT sealed FROM conversations_messages")
     assert rows and all("稳赚" not in r[0] for r in rows)
+
+
+def test_auditors_see_who_read_what_and_why(archive: Api) -> None:
+    mine = customer_id(archive, CUSTOMER_EXT)
+    zhang = archive.as_staff("zhang.wei")
+    assert read(zhang, customer_id=mine).status_code == 200
+    assert (
+        archive.admin.get(
+            "/v1/conversations", params={"customer_id": mine, "purpose": "监管检查抽样"}
+        ).status_code
+        == 200
+    )
+    auditor = archive.as_role("auditor")
+    log = auditor.get(
+        "/v1/audit/archive-access", params={"min_position": archive.container.head()}
+    ).json()["items"]
+    assert [(e["reader"], e["purpose"], e["messages"]) for e in log] == [
+        ("staff:zhang.wei", "客户投诉复核", 3),
+        ("user:admin", "监管检查抽样", 3),
+    ]
+    who_read_msg2 = auditor.get("/v1/audit/archive-access", params={"msgid": "msg-2"}).json()
+    assert len(who_read_msg2["items"]) == 2
+    by_zhang = auditor.get("/v1/audit/archive-access", params={"reader": "staff:zhang.wei"}).json()[
+        "items"
+    ]
+    assert [e["query"] for e in by_zhang] == [{"customer_id": mine}]
+    assert zhang.get("/v1/audit/archive-access").status_code == 403

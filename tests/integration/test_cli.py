@@ -56,7 +56,9 @@ def test_rebuild_replays_every_read_model_to_what_the_live_one_showed(settings: 
     live = table_dump(settings)
     result = scrm(settings, "rebuild")
     assert result.returncode == 0, result.stderr
-    assert "rebuilt staff, portrait, channel_stats, conversations, compliance" in result.stdout
+    assert "rebuilt staff, portrait, channel_stats, conversations, compliance, archive_access" in (
+        result.stdout
+    )
     assert table_dump(settings) == live
     one = scrm(settings, "rebuild", "portrait")
     assert one.returncode == 0 and table_dump(settings) == live

@@ -9,7 +9,14 @@ from projections.engine import NotCaughtUp
 from tests.factories import meta
 from tests.unit.world import World, dump, embedded_only, project
 
-READ_MODELS = ["staff", "portrait", "channel_stats", "conversations", "compliance"]
+READ_MODELS = [
+    "staff",
+    "portrait",
+    "channel_stats",
+    "conversations",
+    "compliance",
+    "archive_access",
+]
 ARCHIVE: list[object] = [
     {
         "seq": 1,
@@ -113,6 +120,14 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
     World(container.customers)
     container.conversations.install_shipped_packs(meta())
     container.conversations.ingest(ARCHIVE, meta())  # so that every read model has rows
+    container.conversations.record_access(
+        reader="user:auditor",
+        role="auditor",
+        purpose="quarterly sample",
+        query={},
+        message_ids=["m1"],
+        meta=meta(),
+    )
     project(container)
     live, positions = dump(container, name), container.engine.positions()
 
