@@ -1,4 +1,4 @@
-"""`run_bench`: check the services, run the four phases in order, clean up, print."""
+"""`run_bench`: check the services, run the phases in order, clean up, print."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import traceback
 
 from rich.console import Console
 
+from api.bench.archive import phase_archive
 from api.bench.commands import phase_direct, phase_http
 from api.bench.context import Bench
 from api.bench.lag import phase_lag
@@ -22,6 +23,7 @@ PHASES = (
     ("direct appends", phase_direct),
     ("commit → read model", phase_lag),
     ("rebuild", phase_rebuild),
+    ("archive", phase_archive),
 )
 
 
