@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
+from api.deps import CommandMeta, ContainerDep, CurrentScope, IfMatch, ReadYourWrites
+from domain.scope import Scope
 from domain.shared import Forbidden
+from infra.bootstrap import Container
 from projections.conversations.alerts import list_alerts
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
@@ -48,15 +51,80 @@ def install_shipped(c: ContainerDep, scope: CurrentScope, meta: CommandMeta) -> 
     return {"versions": c.conversations.install_shipped_packs(meta)}
 
 
+Status = Literal["open", "acknowledged", "resolved"]
+
+
 @router.get("/alerts", dependencies=[ReadYourWrites])
 def alerts(
     c: ContainerDep,
     scope: CurrentScope,
     severity: Severity | None = None,
+    status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> object:
     if scope.role not in ("admin", "auditor", "manager"):
         raise Forbidden("alerts are for admins, managers (their department) and auditors")
-    return {
-        "items": list_alerts(c.read_db, severity=severity, department=scope.department, limit=limit)
-    }
+    items = list_alerts(
+        c.read_db, severity=severity, status=status, department=scope.department, limit=limit
+    )
+    for item in items:
+        sealed, subject = item.pop("sealed_note"), item.pop("subject")
+        item["note"] = (
+            None if sealed is None else (c.conversations.unseal_text(subject, sealed) or "[erased]")
+        )
+    return {"items": items}
+
+
+class Resolution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=4, max_length=2000)
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class Acknowledgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+def _may_handle(c: Container, scope: Scope, alert_id: UUID) -> None:
+    """Admins handle any alert; managers those raised on their department's staff."""
+    if scope.role == "admin":
+        return
+    if scope.role != "manager":
+        raise Forbidden("alerts are handled by admins and managers")
+    if not list_alerts(c.read_db, department=scope.department, violation_id=str(alert_id)):
+        raise Forbidden("a manager handles the alerts of their own department")
+
+
+@router.post("/alerts/{alert_id}/acknowledge", status_code=202)
+def acknowledge(
+    alert_id: UUID,
+    c: ContainerDep,
+    scope: CurrentScope,
+    meta: CommandMeta,
+    version: IfMatch,
+    body: Annotated[Acknowledgement | None, Body()] = None,
+) -> object:
+    _may_handle(c, scope, alert_id)
+    expected = body.expected_version if body and body.expected_version else version
+    position, new_version = c.conversations.acknowledge_alert(
+        alert_id, expected_version=expected, meta=meta
+    )
+    return {"id": str(alert_id), "position": position, "version": new_version}
+
+
+@router.post("/alerts/{alert_id}/resolve", status_code=202)
+def resolve(
+    alert_id: UUID,
+    body: Resolution,
+    c: ContainerDep,
+    scope: CurrentScope,
+    meta: CommandMeta,
+    version: IfMatch,
+) -> object:
+    _may_handle(c, scope, alert_id)
+    expected = body.expected_version if body.expected_version is not None else version
+    position, new_version = c.conversations.resolve_alert(
+        alert_id, note=body.note, expected_version=expected, meta=meta
+    )
+    return {"id": str(alert_id), "position": position, "version": new_version}

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id
+from domain.shared import Conflict, InvalidInput, Meta, ScrmAggregate, derived_id
 
 
 def is_external(user: str) -> bool:
@@ -159,3 +159,23 @@ class ComplianceViolation(ScrmAggregate):
         meta: Meta,
     ):
         self.status = "open"
+        self.subject = subject_key(sender, recipients, room_id)
+
+    def acknowledge(self, meta: Meta) -> None:
+        if self.status != "open":
+            raise Conflict(f"this alert is already {self.status}", code=f"alert_{self.status}")
+        self._acknowledged(meta=meta)
+
+    @event("Acknowledged")
+    def _acknowledged(self, meta: Meta) -> None:
+        self.status = "acknowledged"
+
+    def resolve(self, sealed_note: str, meta: Meta) -> None:
+        """Closed with a note (sealed: a note about a conversation is personal data)."""
+        if self.status == "resolved":
+            raise Conflict("this alert is already resolved", code="alert_resolved")
+        self._resolved(sealed_note=sealed_note, meta=meta)
+
+    @event("Resolved")
+    def _resolved(self, sealed_note: str, meta: Meta) -> None:
+        self.status = "resolved"

@@ -380,5 +380,29 @@ class ConversationsApp(ScrmApplication):
 
     def unseal(self, subject: str, sealed: str) -> dict[str, Any] | None:
         """A message's payload, or None once its data subject's key is destroyed."""
-        plain = self.vault.unseal(derived_id("subject", subject), sealed)
+        plain = self.unseal_text(subject, sealed)
         return None if plain is None else orjson.loads(plain)  # type: ignore[no-any-return]
+
+    def unseal_text(self, subject: str, sealed: str) -> str | None:
+        return self.vault.unseal(derived_id("subject", subject), sealed)
+
+    # --- compliance alerts -------------------------------------------------------------------
+
+    def acknowledge_alert(
+        self, violation_id: UUID, *, expected_version: int | None, meta: Meta
+    ) -> tuple[int | None, int]:
+        alert = self.load(ComplianceViolation, violation_id, "alert")
+        alert.check_version(expected_version)
+        alert.acknowledge(meta)
+        return self.save_all(alert), alert.version
+
+    def resolve_alert(
+        self, violation_id: UUID, *, note: str, expected_version: int | None, meta: Meta
+    ) -> tuple[int | None, int]:
+        note = (note or "").strip()
+        if not 4 <= len(note) <= 2000:
+            raise InvalidInput("a resolution note of 4-2000 characters is required", field="note")
+        alert = self.load(ComplianceViolation, violation_id, "alert")
+        alert.check_version(expected_version)
+        alert.resolve(self.vault.seal(derived_id("subject", alert.subject), note), meta)
+        return self.save_all(alert), alert.version

@@ -109,3 +109,59 @@ def test_who_may_see_alerts_and_change_packs(api: Api) -> None:
     assert len(alerts(api, api.as_role("auditor"))) == 2
     assert api.as_staff("zhang.wei").get("/v1/compliance/alerts").status_code == 403
     assert east.post("/v1/compliance/packs/shipped").status_code == 403
+
+
+def raised_alert(api: Api, sender: str = "zhang.wei") -> dict[str, Any]:
+    api.admin.post("/v1/compliance/packs/shipped")
+    ingest(api, [text("w-9", "稳赚不赔", sender)])
+    (found,) = [a for a in alerts(api) if a["word"] == "稳赚不赔"]
+    return found
+
+
+def test_an_alert_is_acknowledged_then_resolved_with_a_sealed_note(api: Api) -> None:
+    alert = raised_alert(api)
+    path = f"/v1/compliance/alerts/{alert['violation_id']}"
+    ack = api.admin.post(f"{path}/acknowledge", headers={"If-Match": str(alert["version"])})
+    assert ack.status_code == 202, ack.text
+    done = api.admin.post(f"{path}/resolve", {"note": "已与员工谈话，客户已澄清"})
+    assert done.status_code == 202, done.text
+    (after,) = [
+        a for a in alerts(api, status="resolved") if a["violation_id"] == alert["violation_id"]
+    ]
+    assert after["acknowledged_by"] == "user:admin" and after["resolved_by"] == "user:admin"
+    assert after["note"] == "已与员工谈话，客户已澄清"
+    events = [
+        e for e in api.container.read_log(0, 10_000) if e.name == "ComplianceViolationResolved"
+    ]
+    assert events and "谈话" not in orjson.dumps(events[0].data).decode()
+
+
+def test_a_resolved_alert_cannot_be_resolved_or_acknowledged_again(api: Api) -> None:
+    alert = raised_alert(api)
+    path = f"/v1/compliance/alerts/{alert['violation_id']}"
+    assert api.admin.post(f"{path}/resolve", {"note": "误报，关闭"}).status_code == 202
+    head = api.container.head()
+    again = api.admin.post(f"{path}/resolve", {"note": "再次关闭"})
+    assert again.status_code == 409 and again.json()["error"] == "alert_resolved"
+    assert api.admin.post(f"{path}/acknowledge").status_code == 409
+    assert api.container.head() == head
+
+
+def test_a_stale_version_or_a_short_note_records_nothing(api: Api) -> None:
+    alert = raised_alert(api)
+    path = f"/v1/compliance/alerts/{alert['violation_id']}"
+    head = api.container.head()
+    stale = api.admin.post(f"{path}/acknowledge", headers={"If-Match": "7"})
+    assert stale.status_code == 409 and stale.json()["error"] == "stale_version"
+    short = api.admin.post(f"{path}/resolve", {"note": "ok"})
+    assert short.status_code == 422 and short.json()["field"] == "note"
+    assert api.container.head() == head
+
+
+def test_managers_handle_only_their_departments_alerts(api: Api) -> None:
+    api.admin.staff("zhang.wei", department="east")
+    alert = raised_alert(api)
+    path = f"/v1/compliance/alerts/{alert['violation_id']}/acknowledge"
+    assert api.as_manager("west").post(path).status_code == 403
+    assert api.as_staff("zhang.wei").post(path).status_code == 403
+    assert api.as_manager("east").post(path).status_code == 202
