@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from domain.shared import event_name
+from infra.db import Database
 from infra.events import EventRecord
 
 Handler = Callable[[Any, EventRecord, Any], None]
@@ -62,3 +63,22 @@ class Projection:
     def drop(self, cur: Any) -> None:
         for table in self.tables:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def select(
+    db: Database,
+    table: str,
+    columns: list[str],
+    where: list[str],
+    params: list[object],
+    *,
+    order: str,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Rows of one read-model table as dicts: the shape every query here shares."""
+    rows = db.query(
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where) or '1=1'}"
+        f" ORDER BY {order} LIMIT ?",
+        (*params, limit),
+    )
+    return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -9,7 +9,7 @@ import orjson
 from domain.conversations.aggregates import Archive
 from infra.db import Database
 from infra.events import EventRecord, dumps
-from projections.base import Projection, handles
+from projections.base import Projection, handles, select
 
 
 class AccessLog(Projection):
@@ -75,16 +75,9 @@ def list_reads(
         "correlation_id",
         "position",
     ]
-    rows = db.query(
-        f"SELECT {', '.join(columns)} FROM archive_access_reads WHERE {' AND '.join(where)}"
-        " ORDER BY position LIMIT ?",
-        (*params, limit),
-    )
-    out = []
-    for row in rows:
-        item = dict(zip(columns, row, strict=True))
+    out = select(db, "archive_access_reads", columns, where, params, order="position", limit=limit)
+    for item in out:
         item["query"] = orjson.loads(item["query"])
         item["message_ids"] = orjson.loads(item["message_ids"])
         item["messages"], item["position"] = int(item["messages"]), int(item["position"])
-        out.append(item)
     return out

@@ -9,7 +9,7 @@ import orjson
 from domain.conversations.aggregates import ComplianceViolation, subject_key
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Projection, handles
+from projections.base import Projection, handles, select
 
 
 class Alerts(Projection):
@@ -78,7 +78,7 @@ def list_alerts(
     violation_id: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    where: list[str] = ["1=1"]
+    where: list[str] = []
     params: list[object] = []
     if severity is not None:
         where.append("severity = ?")
@@ -113,15 +113,10 @@ def list_alerts(
         "resolved_at",
         "sealed_note",
     ]
-    rows = db.query(
-        f"SELECT {', '.join(columns)} FROM compliance_alerts WHERE {' AND '.join(where)}"
-        " ORDER BY sent_at, msgid, word LIMIT ?",
-        (*params, limit),
+    out = select(
+        db, "compliance_alerts", columns, where, params, order="sent_at, msgid, word", limit=limit
     )
-    out = []
-    for row in rows:
-        item = dict(zip(columns, row, strict=True))
+    for item in out:
         item["recipients"] = orjson.loads(item["recipients"])
         item["pack_version"], item["version"] = int(item["pack_version"]), int(item["version"])
-        out.append(item)
     return out

@@ -11,7 +11,7 @@ import orjson
 from domain.conversations.aggregates import ArchivedMessage
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Projection, handles
+from projections.base import Projection, handles, select
 
 
 class Messages(Projection):
@@ -86,36 +86,35 @@ def find_messages(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Messages in time order, by any of the participants (ids as WeCom knows them)."""
-    where: list[str] = ["1=1"]
+    where: list[str] = []
     params: list[object] = []
     if participants is not None:
         if not participants:
             return []
         marks = ",".join("?" * len(participants))
         where.append(
-            f"m.message_id IN (SELECT message_id FROM conversations_participants"
+            f"message_id IN (SELECT message_id FROM conversations_participants"
             f" WHERE participant IN ({marks}))"
         )
         params += participants
     if room_id is not None:
-        where.append("m.room_id = ?")
+        where.append("room_id = ?")
         params.append(room_id)
     if since is not None:
-        where.append("m.sent_at >= ?")
+        where.append("sent_at >= ?")
         params.append(since)
     if until is not None:
-        where.append("m.sent_at < ?")
+        where.append("sent_at < ?")
         params.append(until)
-    rows = db.query(
-        f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))}"
-        f" FROM conversations_messages m WHERE {' AND '.join(where)}"
-        " ORDER BY m.sent_at, m.msgid LIMIT ?",
-        (*params, limit),
+    out = select(
+        db,
+        "conversations_messages",
+        [c.strip() for c in COLUMNS.split(",")],
+        where,
+        params,
+        order="sent_at, msgid",
+        limit=limit,
     )
-    keys = [c.strip() for c in COLUMNS.split(",")]
-    out = []
-    for row in rows:
-        item = dict(zip(keys, row, strict=True))
+    for item in out:
         item["recipients"] = orjson.loads(item["recipients"])
-        out.append(item)
     return out
