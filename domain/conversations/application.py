@@ -8,20 +8,21 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.domain import event
 
 from domain.conversations.aggregates import (
     Archive,
+    ArchiveCursor,
     ArchivedMessage,
     ComplianceViolation,
     PackRegistry,
+    PendingRecall,
     SensitiveWordPack,
     require_record,
     subject_key,
 )
 from domain.conversations.compliance import SEVERITIES, SHIPPED_PACKS, Matcher, Rule
 from domain.ports import PersonalDataVault
-from domain.shared import InvalidInput, Meta, ScrmAggregate, derived_id, require_slug
+from domain.shared import InvalidInput, Meta, derived_id, require_slug
 from domain.store import ScrmApplication
 
 ENVELOPE = {
@@ -37,38 +38,6 @@ ENVELOPE = {
     "user",
 }
 MAX_BATCH = 5000
-
-
-class ArchiveCursor(ScrmAggregate):
-    """How far the msgaudit feed has been ingested: the puller resumes after `last_seq`."""
-
-    @staticmethod
-    def create_id() -> UUID:
-        return derived_id("msgaudit", "cursor")
-
-    @event("Started")
-    def __init__(self, meta: Meta):
-        self.last_seq = 0
-
-    def advance(self, first_seq: int, last_seq: int, count: int, meta: Meta) -> None:
-        if last_seq > self.last_seq:
-            self._batch_ingested(first_seq=first_seq, last_seq=last_seq, count=count, meta=meta)
-
-    @event("BatchIngested")
-    def _batch_ingested(self, first_seq: int, last_seq: int, count: int, meta: Meta) -> None:
-        self.last_seq = last_seq
-
-
-class PendingRecall(ScrmAggregate):
-    """A recall that arrived before the message it recalls."""
-
-    @staticmethod
-    def create_id(pre_msgid: str) -> UUID:
-        return derived_id("msgaudit-recall", pre_msgid)
-
-    @event("Noted")
-    def __init__(self, pre_msgid: str, recall_msgid: str, meta: Meta):
-        self.recall_msgid = recall_msgid
 
 
 @dataclass(frozen=True)
