@@ -20,8 +20,16 @@ class PersonalDataVault(Protocol):
         Raises Gone (code `erased`) once the customer's key has been destroyed."""
         ...
 
-    def unseal(self, customer_id: UUID, token: str) -> str | None:
+    def unseal(self, customer_id: UUID, token: str, *, trust_cache: bool = False) -> str | None:
         """Plaintext, or None when the customer's key has been destroyed (erased)."""
+        ...
+
+    def unseal_many(self, items: list[tuple[UUID, str]]) -> list[str | None]:
+        """Several values at once, each None where its key has been destroyed."""
+        ...
+
+    def destroy(self, customer_id: UUID) -> bool:
+        """Crypto-shred one data subject (erasure). True if a key was destroyed now."""
         ...
 
     def blind_index(self, kind: str, value: str) -> str:
@@ -35,3 +43,13 @@ class AggregateLocks(Protocol):
     never depends on it: the store's version check still decides."""
 
     def hold(self, aggregate_id: UUID) -> AbstractContextManager[None]: ...
+
+
+class WelcomeSender(Protocol):
+    """Sends a channel code's welcome message (欢迎语) to a customer who has just added a
+    staff member, with the WelcomeCode of that add (WeCom's externalcontact/send_welcome_msg).
+    A WelcomeCode works once and for 20 seconds, so callers ask at most once per code."""
+
+    def send_welcome(self, welcome_code: str, text: str) -> str | None:
+        """None once WeCom accepted the message; otherwise why not, to be recorded."""
+        ...

@@ -140,7 +140,10 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         vault = Vault(key_db, master)
         customers = CustomersApp(vault, locks, env=settings.event_store_env())
         conversations = ConversationsApp(vault, env=settings.event_store_env())
-        engine = ProjectionEngine(read_db, list(projections or all_projections()))
+        chosen = list(projections or all_projections(vault))
+        for projection in chosen:
+            projection.bind(vault)
+        engine = ProjectionEngine(read_db, chosen)
         guard = ReplayGuard(read_db, settings.callback_window_seconds)
     registry = CollectorRegistry()
     appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)

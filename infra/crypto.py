@@ -46,6 +46,7 @@ class Vault:
         self.db = db
         self._kek = master_key
         self._index_key = derive_key(master_key, "blind-index")
+        self._terms_key = derive_key(master_key, "search-terms")
         self._cache: OrderedDict[UUID, bytes] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -60,30 +61,85 @@ class Vault:
         ct = AESGCM(key).encrypt(nonce, plaintext.encode(), customer_id.bytes)
         return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + ct).decode()
 
-    def unseal(self, customer_id: UUID, token: str) -> str | None:
-        if not token.startswith(TOKEN_PREFIX):
+    def unseal(self, customer_id: UUID, token: str, *, trust_cache: bool = False) -> str | None:
+        """Plaintext, or None once the key is destroyed. By default the key's existence is
+        checked in the key store, so a destruction by another process takes effect at once;
+        a projector that follows the log (and so sees every erasure) may trust its cache."""
+        if trust_cache:
+            key = self._data_key(customer_id, create=False)
+            return None if key is None else _open(key, customer_id, token)
+        return self.unseal_many([(customer_id, token)])[0]
+
+    def unseal_many(self, items: list[tuple[UUID, str]]) -> list[str | None]:
+        """Several values with one key-store round trip: keys destroyed elsewhere are dropped
+        from the cache before anything is opened."""
+        if not all(token.startswith(TOKEN_PREFIX) for _, token in items):
             raise ValueError("not a sealed value")
-        key = self._data_key(customer_id, create=False)
-        if key is None:
-            return None
-        raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
-        return AESGCM(key).decrypt(raw[:12], raw[12:], customer_id.bytes).decode()
+        alive = self._alive({customer_id for customer_id, _ in items})
+        out: list[str | None] = []
+        for customer_id, token in items:
+            key = self._data_key(customer_id, create=False) if customer_id in alive else None
+            out.append(None if key is None else _open(key, customer_id, token))
+        return out
+
+    def _alive(self, ids: set[UUID]) -> set[UUID]:
+        if not ids:
+            return set()
+        wanted = [str(i) for i in ids]
+        rows = self.db.query(
+            "SELECT customer_id FROM scrm_data_keys WHERE wrapped IS NOT NULL"
+            f" AND customer_id IN ({','.join('?' * len(wanted))})",
+            wanted,
+        )
+        alive = {UUID(r[0]) for r in rows}
+        with self._lock:
+            for gone in ids - alive:
+                self._cache.pop(gone, None)
+        return alive
 
     def blind_index(self, kind: str, value: str) -> str:
         return hmac.new(self._index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
+    def search_terms(self, normalised: str) -> set[int]:
+        """Keyed hashes of a text's character bigrams, for substring search over content that is
+        only stored sealed: the index holds no words, and without the key no bigram can be
+        guessed back. 64 bits are plenty: a collision only adds a candidate that the decrypting
+        check then drops."""
+        key = self._terms_key
+        return {
+            int.from_bytes(
+                hashlib.blake2b(normalised[i : i + 2].encode(), digest_size=8, key=key).digest(),
+                "big",
+                signed=True,
+            )
+            for i in range(len(normalised) - 1)
+        }
+
     def destroy(self, customer_id: UUID) -> bool:
-        """Crypto-shred one customer's personal data."""
+        """Crypto-shred one data subject's personal data. A subject with no key yet gets a
+        tombstone, so nothing sealed for it later becomes readable. Answers whether a key was
+        destroyed now (False when there was none or it was already gone)."""
+        now = datetime.now(UTC).isoformat()
         with self.db.transaction() as cur:
             cur.execute(
                 "UPDATE scrm_data_keys SET wrapped = NULL, destroyed_at = ?"
                 " WHERE customer_id = ? AND wrapped IS NOT NULL",
-                (datetime.now(UTC).isoformat(), str(customer_id)),
+                (now, str(customer_id)),
             )
             changed = cur.rowcount > 0
+            cur.execute(
+                "INSERT INTO scrm_data_keys (customer_id, wrapped, created_at, destroyed_at)"
+                " VALUES (?, NULL, ?, ?) ON CONFLICT (customer_id) DO NOTHING",
+                (str(customer_id), now, now),
+            )
         with self._lock:
             self._cache.pop(customer_id, None)
         return changed
+
+    def forget(self, customer_id: UUID) -> None:
+        """Drop a cached key (another process destroyed it)."""
+        with self._lock:
+            self._cache.pop(customer_id, None)
 
     def _data_key(self, customer_id: UUID, *, create: bool) -> bytes | None:
         with self._lock:
@@ -121,6 +177,13 @@ class Vault:
             self._cache[customer_id] = key
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+
+
+def _open(key: bytes, customer_id: UUID, token: str) -> str:
+    if not token.startswith(TOKEN_PREFIX):
+        raise ValueError("not a sealed value")
+    raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
+    return AESGCM(key).decrypt(raw[:12], raw[12:], customer_id.bytes).decode()
 
 
 def mask_phone(phone: str) -> str:

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from projections.base import Projection
 
+if TYPE_CHECKING:
+    from projections.conversations.search import TermSource
 
-def all_projections() -> list[Projection]:
+
+def all_projections(vault: TermSource | None = None) -> list[Projection]:
+    """Every read model. The search index decrypts content to index it, so it needs the vault
+    (the composition root passes it; a list used only for names may leave it out)."""
     from projections.conversations.access_log import AccessLog
     from projections.conversations.alerts import Alerts
     from projections.conversations.messages import Messages
+    from projections.conversations.search import Search
     from projections.customers.channel_stats import ChannelStats
     from projections.customers.portrait import Portrait
     from projections.customers.staff import StaffDirectory
 
-    return [StaffDirectory(), Portrait(), ChannelStats(), Messages(), Alerts(), AccessLog()]
+    return [
+        StaffDirectory(),
+        Portrait(),
+        ChannelStats(),
+        Messages(),
+        Alerts(),
+        AccessLog(),
+        Search(vault),
+    ]

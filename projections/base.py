@@ -48,6 +48,9 @@ class Projection:
         for table in cls.tables:
             assert table.startswith(cls.name + "_"), f"{table} must be prefixed {cls.name}_"
 
+    def bind(self, vault: Any) -> None:
+        """Given the vault by the composition root; only read models that decrypt use it."""
+
     def handles_event(self, name: str) -> bool:
         return name in self._handlers
 
@@ -74,11 +77,12 @@ def select(
     *,
     order: str,
     limit: int,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Rows of one read-model table as dicts: the shape every query here shares."""
     rows = db.query(
         f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where) or '1=1'}"
-        f" ORDER BY {order} LIMIT ?",
-        (*params, limit),
+        f" ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, limit, offset),
     )
     return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -12,16 +12,19 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
 from domain.scope import Scope
-from domain.shared import Forbidden, InvalidInput, NotFound
+from domain.shared import Forbidden, InvalidInput, NotFound, derived_id
 from infra.bootstrap import Container
 from infra.events import sortable_time
 from projections.conversations.access_log import list_reads
 from projections.conversations.messages import find_messages
+from projections.conversations.search import contains, keyword_filter
 from projections.customers.portrait import get_portrait, owner_department
 
 router = APIRouter(tags=["conversations"])
 
 ERASED = "[erased]"
+# Search keywords in the access log are sealed under a key of their own (not any customer's).
+ACCESS_LOG_KEY = derived_id("subject", "archive-access-log")
 
 
 def parse_json_lines(body: bytes) -> list[object]:
@@ -73,6 +76,9 @@ def _participants(
     return [staff_id] if staff_id else None
 
 
+SEARCH_PAGES = 20  # candidate pages a keyword search decrypts before it stops and says so
+
+
 @router.get("/v1/conversations", dependencies=[ReadYourWrites])
 def conversations(
     c: ContainerDep,
@@ -87,6 +93,10 @@ def conversations(
     room_id: Annotated[str | None, Query(max_length=128)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    keyword: Annotated[
+        str | None,
+        Query(max_length=200, description="substring of the text (Chinese needs no spaces)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> object:
     if scope.role == "regulator":
@@ -94,14 +104,18 @@ def conversations(
     if room_id is not None and scope.role not in ("admin", "auditor"):
         raise Forbidden("group archives are read by admins and auditors")
     participants = _participants(c, scope, customer_id, staff_id)
-    found = find_messages(
-        c.read_db,
-        participants=participants,
-        room_id=room_id,
-        since=_iso(since),
-        until=_iso(until),
-        limit=limit,
-    )
+    filters: dict[str, Any] = {
+        "participants": participants,
+        "room_id": room_id,
+        "since": _iso(since, "since"),
+        "until": _iso(until, "until"),
+    }
+    complete = True
+    if keyword is None:
+        found = find_messages(c.read_db, **filters, limit=limit)
+        payloads = _unseal(c, found)
+    else:
+        found, payloads, complete = _search(c, filters, keyword, limit)
     query = {
         k: str(v)
         for k, v in {
@@ -113,6 +127,8 @@ def conversations(
         }.items()
         if v is not None
     }
+    if keyword is not None:  # what was searched may itself be personal data: kept sealed
+        query["keyword"] = c.vault.seal(ACCESS_LOG_KEY, keyword)
     position = c.conversations.record_access(
         reader=scope.actor,
         role=scope.role,
@@ -121,21 +137,57 @@ def conversations(
         message_ids=[m["msgid"] for m in found],
         meta=meta,
     )
-    return {"items": [_present(c, m) for m in found], "access_position": position}
+    items = [_present(m, p) for m, p in zip(found, payloads, strict=True)]
+    return {"items": items, "complete": complete, "access_position": position}
 
 
-def _present(c: Container, m: dict[str, Any]) -> dict[str, Any]:
-    payload = c.conversations.unseal(m["subject"], m.pop("sealed"))
-    m.pop("subject")
-    m["content"] = ERASED if payload is None else payload
-    return m
+def _search(
+    c: Container, filters: dict[str, Any], keyword: str, limit: int
+) -> tuple[list[dict[str, Any]], list[Any], bool]:
+    """The index narrows to candidates; decrypting each one decides. Candidates come in pages
+    until `limit` confirmed hits, the end, or SEARCH_PAGES pages (then `complete` is false)."""
+    clause, params, wanted = keyword_filter(c.vault, keyword)
+    page = max(limit * 2, 50)
+    found: list[dict[str, Any]] = []
+    payloads: list[Any] = []
+    for n in range(SEARCH_PAGES):
+        batch = find_messages(
+            c.read_db, **filters, also=(clause, params), limit=page, offset=n * page
+        )
+        for m, payload in zip(batch, _unseal(c, batch), strict=True):
+            if payload is not None and contains(payload, wanted):
+                found.append(m)
+                payloads.append(payload)
+                if len(found) == limit:
+                    return found, payloads, True
+        if len(batch) < page:
+            return found, payloads, True
+    return found, payloads, False
 
 
-def _iso(value: datetime | None) -> str | None:
+def _unseal(c: Container, messages: list[dict[str, Any]]) -> list[Any]:
+    """Every payload with one key-store check: a key destroyed a moment ago opens nothing."""
+    plain = c.vault.unseal_many(
+        [(derived_id("subject", m["subject"]), m["sealed"]) for m in messages if m["sealed"]]
+    )
+    it = iter(plain)
+    return [
+        (None if (p := next(it)) is None else orjson.loads(p)) if m["sealed"] else None
+        for m in messages
+    ]
+
+
+def _present(m: dict[str, Any], payload: Any) -> dict[str, Any]:
+    out = {k: v for k, v in m.items() if k not in ("sealed", "subject")}
+    out["content"] = ERASED if payload is None else payload
+    return out
+
+
+def _iso(value: datetime | None, field: str) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise InvalidInput("times must include a timezone", field="since")
+        raise InvalidInput("times must include a timezone", field=field)
     return sortable_time(value)
 
 
@@ -154,4 +206,8 @@ def archive_access(
     items = list_reads(c.read_db, reader=reader, msgid=msgid, after=after, limit=limit + 1)
     more = len(items) > limit
     items = items[:limit]
+    searched = [i for i in items if "keyword" in i["query"]]
+    plain = c.vault.unseal_many([(ACCESS_LOG_KEY, i["query"]["keyword"]) for i in searched])
+    for item, keyword in zip(searched, plain, strict=True):
+        item["query"]["keyword"] = ERASED if keyword is None else keyword
     return {"items": items, "next_after": items[-1]["position"] if more else None}

@@ -19,6 +19,36 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
 
 
+# Payload keys that hold references, not words someone wrote.
+_NOT_TEXT = frozenset(
+    {
+        "sdkfileid",
+        "md5sum",
+        "filesize",
+        "fileext",
+        "play_length",
+        "voice_size",
+        "width",
+        "height",
+        "latitude",
+        "longitude",
+        "zoom",
+        "imagetext",
+    }
+)
+
+
+def text_of(payload: object) -> str:
+    """Every string a person wrote in a msgaudit payload: what is scanned and searched."""
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, dict):
+        return "\n".join(text_of(v) for k, v in payload.items() if k not in _NOT_TEXT)
+    if isinstance(payload, list):
+        return "\n".join(text_of(v) for v in payload)
+    return ""
+
+
 @dataclass(frozen=True)
 class Rule:
     word: str

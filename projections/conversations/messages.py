@@ -83,11 +83,17 @@ def find_messages(
     room_id: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    also: tuple[str, list[object]] | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Messages in time order, by any of the participants (ids as WeCom knows them)."""
+    """Messages in time order, by any of the participants (ids as WeCom knows them). `also`
+    is one more condition from another read model (the search index's candidates)."""
     where: list[str] = []
     params: list[object] = []
+    if also is not None:
+        where.append(also[0])
+        params += also[1]
     if participants is not None:
         if not participants:
             return []
@@ -114,6 +120,7 @@ def find_messages(
         params,
         order="sent_at, msgid",
         limit=limit,
+        offset=offset,
     )
     for item in out:
         item["recipients"] = orjson.loads(item["recipients"])

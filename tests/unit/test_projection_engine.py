@@ -16,6 +16,7 @@ READ_MODELS = [
     "conversations",
     "compliance",
     "archive_access",
+    "search",
 ]
 ARCHIVE: list[object] = [
     {
