@@ -60,12 +60,21 @@ def alerts(
     scope: CurrentScope,
     severity: Severity | None = None,
     status: Status | None = None,
+    staff_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> object:
+    """Alerts, oldest message first. Each is attributed to a staff member (`staff_id`: the
+    sender if staff, else the first staff recipient); a manager sees those of their
+    department's staff."""
     if scope.role not in ("admin", "auditor", "manager"):
         raise Forbidden("alerts are for admins, managers (their department) and auditors")
     items = list_alerts(
-        c.read_db, severity=severity, status=status, department=scope.department, limit=limit
+        c.read_db,
+        severity=severity,
+        status=status,
+        department=scope.department,
+        staff_id=staff_id,
+        limit=limit,
     )
     for item in items:
         sealed, subject = item.pop("sealed_note"), item.pop("subject")

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from api.deps import ReadDb, ReaderScope, ReadYourWrites
+from domain.shared import Forbidden
+from infra.events import sortable_time
+from projections.conversations.alerts import compliance_dashboard
 from projections.customers.channel_stats import channels_dashboard
 
 router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
@@ -24,4 +28,40 @@ def channels(
         datetime.now(UTC),
         since.isoformat() if since else None,
         until.isoformat() if until else None,
+    )
+
+
+@router.get("/compliance", dependencies=[ReadYourWrites])
+def compliance(
+    db: ReadDb,
+    scope: ReaderScope,
+    by: Literal["staff", "department", "rule", "day"],
+    since: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
+    severity: Literal["low", "medium", "high", "critical"] | None = None,
+    status: Literal["open", "acknowledged", "resolved"] | None = None,
+    pack_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> object:
+    """Compliance alerts per staff member, department, rule (pack and word) or UTC day of the
+    message: total, open, acknowledged, resolved and per severity, largest first (days in
+    order). Each alert counts for its staff member (the sender if staff, else the first staff
+    recipient) and that member's department. Admins and auditors see every alert, managers
+    their department's, staff their own (by day or by rule)."""
+    department = staff_id = None
+    if scope.role == "manager":
+        department = scope.department
+    elif scope.role == "staff":
+        if by not in ("day", "rule"):
+            raise Forbidden("staff see their own alerts by day or by rule")
+        staff_id = scope.staff_id
+    return compliance_dashboard(
+        db,
+        by,
+        since=sortable_time(since) if since else None,
+        until=sortable_time(until) if until else None,
+        severity=severity,
+        status=status,
+        pack_id=pack_id,
+        department=department,
+        staff_id=staff_id,
     )
