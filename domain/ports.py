@@ -28,6 +28,10 @@ class PersonalDataVault(Protocol):
         """Several values at once, each None where its key has been destroyed."""
         ...
 
+    def ensure_keys(self, ids: set[UUID]) -> None:
+        """Prepare many keys at once before sealing for them (bulk commands)."""
+        ...
+
     def destroy(self, customer_id: UUID) -> bool:
         """Crypto-shred one data subject (erasure). True if a key was destroyed now."""
         ...

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    JSONTranscoder,
+    OperationalError,
+    RecordConflictError,
+    Transcoder,
+    Transcoding,
+)
+from eventsourcing.utils import retry
 
 from domain.inbox import InboxOutcome, InboxReceipt
 from domain.shared import ConcurrentUpdate, Meta, NotFound
+from domain.transcoding import OrjsonTranscoder
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -54,6 +63,16 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
         super().__init__(env)
         self.on_recorded: list[Callable[[int], None]] = []
 
+    def construct_transcoder(self) -> Transcoder:
+        """eventsourcing's JSON transcoder, encoding through orjson (domain/transcoding.py:
+        the same stored JSON in about two thirds of the time)."""
+        transcoder = self.factory.transcoder()
+        if type(transcoder) is JSONTranscoder:
+            transcoder = OrjsonTranscoder()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(MetaAsDict())
@@ -66,6 +85,29 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
             raise ConcurrentUpdate(
                 "another change to the same record was saved first; reload and try again"
             ) from None
+        if not recordings:
+            return None
+        for hook in self.on_recorded:
+            hook(len(recordings))
+        return max(r.notification.id for r in recordings)
+
+    def save_aggregates(self, aggregates: Iterable[Any]) -> int | None:
+        """`save_all` for a bulk command's many aggregates (archive ingest: thousands per
+        transaction). The same steps as eventsourcing's `Application.save`, minus the two
+        runtime `Protocol` isinstance checks it makes on every object (tens of µs each on
+        Python 3.11, more than the rest of collecting): these are known to be aggregates."""
+        processing = ProcessingEvent[UUID]()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        try:
+            recordings = self._record(processing)
+        except RecordConflictError:
+            raise ConcurrentUpdate(
+                "another change to the same record was saved first; reload and try again"
+            ) from None
+        self._take_snapshots(processing)
+        self._notify(recordings)
         if not recordings:
             return None
         for hook in self.on_recorded:
@@ -86,6 +128,24 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, cls) else None
+
+    def existing(self, aggregate_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these aggregates have events in the store: one `SELECT ... = ANY(...)` on
+        PostgreSQL, one `IN (...)` per 500 ids on SQLite, instead of one query per aggregate.
+        For bulk commands that must tell new records from known ones (archive ingest)."""
+        wanted = list(dict.fromkeys(aggregate_ids))
+        if not wanted:
+            return set()
+        recorder: Any = self.recorder
+        table = getattr(recorder, "events_table_name", None)
+        datastore = getattr(recorder, "datastore", None)
+        kind = type(datastore).__name__
+        if table and kind == "PostgresDatastore":
+            return _existing_postgres(recorder, wanted)
+        if table and kind == "SQLiteDatastore":
+            return _existing_sqlite(recorder, wanted)
+        # Any other recorder (in-memory): one lookup per id, through its public API.
+        return {i for i in wanted if recorder.select_events(i, limit=1)}
 
     def retrying(self, attempt: Callable[[], R], tries: int = 12) -> R:
         """Re-run a command whose save lost a race, with jittered backoff so contenders
@@ -119,3 +179,39 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
             return InboxOutcome("received", None, self.save_all(receipt))
 
         return self.once(source, digest, work)
+
+
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+def _existing_postgres(recorder: Any, ids: list[UUID]) -> set[UUID]:
+    from psycopg.sql import SQL, Identifier
+
+    datastore = recorder.datastore
+    statement = SQL(
+        "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%b)"
+    ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
+    as_text = datastore.originator_id_type == "text"
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, ([str(i) for i in ids] if as_text else ids,), prepare=True)
+        rows = curs.fetchall()
+    return {
+        r["originator_id"] if isinstance(r["originator_id"], UUID) else UUID(r["originator_id"])
+        for r in rows
+    }
+
+
+_SQLITE_CHUNK = 500  # well under SQLite's bound on parameters per statement
+
+
+def _existing_sqlite(recorder: Any, ids: list[UUID]) -> set[UUID]:
+    found: set[UUID] = set()
+    table = recorder.events_table_name
+    with recorder.datastore.transaction(commit=False) as curs:
+        for start in range(0, len(ids), _SQLITE_CHUNK):
+            chunk = [i.hex for i in ids[start : start + _SQLITE_CHUNK]]
+            curs.execute(
+                f"SELECT DISTINCT originator_id FROM {table}"
+                f" WHERE originator_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update(UUID(row[0]) for row in curs.fetchall())
+    return found

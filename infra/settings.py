@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     oa_token: str | None = Field(default=None, repr=False)
     oa_app_id: str | None = None
     callback_window_seconds: int = 300  # timestamps further off, or nonces seen within, are 401
+    # How often `scrm serve` runs its scheduled processes (due erasures); 0 turns them off
+    # (then run `scrm privacy run` from cron instead).
+    scheduler_interval_seconds: float = 300.0
 
     @field_validator(
         "database_url",
@@ -87,6 +90,8 @@ class Settings(BaseSettings):
             # Never the DB-functions insert path: under concurrency it interleaves notification
             # ids, and a follower tailing the log can skip events.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+            # The same locked insert, its rows sent as binary column arrays (see the module).
+            "APPLICATION_RECORDER_TOPIC": "infra.event_recorder:ColumnArraysRecorder",
         }
         return env
 

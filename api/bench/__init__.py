@@ -19,15 +19,19 @@ that they do not share the benchmark's GIL.
 4. Rebuild: `engine.rebuild(names, container.log_batches())`, all read models in one pass,
    then each alone, over the whole log. Baseline: reading the same log (`container.read_log`
    batches, and the raw recorder).
+5. The conversation archive (`archive`): ingest with sealing and scanning on, on PostgreSQL and
+   on SQLite, each beside raw batched inserts into the same database; scanning alone; where
+   an ingested message's time goes. `scrm archive bench` runs this phase alone.
 
 The modules, in the order a run uses them: `plan` (how long, how hard), `scratch` (database
 and stream), `processes` (API, relay and projector subprocesses), `workload` (the commands),
 `context` (what the phases share), `loop` and `baselines` (how things are measured), the phases
-`commands` (1, 2), `lag` with `probes` (3) and `rebuild` (4), `table` (what is printed), and
-`runner`, which ties them together. `python -m api.bench HOST PORT` is the API subprocess.
+`commands` (1, 2), `lag` with `probes` (3), `rebuild` (4) and `archive` (5), `table` (what is
+printed), and `runner`, which ties them together. `python -m api.bench HOST PORT` is the API
+subprocess.
 """
 
 from api.bench.plan import row_ids
-from api.bench.runner import run_bench
+from api.bench.runner import run_archive_bench, run_bench
 
-__all__ = ["row_ids", "run_bench"]
+__all__ = ["row_ids", "run_archive_bench", "run_bench"]

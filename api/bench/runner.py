@@ -14,7 +14,7 @@ from api.bench.context import Bench
 from api.bench.lag import phase_lag
 from api.bench.plan import FULL, QUICK
 from api.bench.rebuild import phase_rebuild
-from api.bench.scratch import DEFAULT_NATS, admin_url, services_problem
+from api.bench.scratch import DEFAULT_NATS, admin_url, pg_problem, services_problem
 from api.bench.table import print_report
 from infra.settings import Settings
 
@@ -60,6 +60,33 @@ def run_bench(settings: Settings, quick: bool = False) -> int:
     except Exception as exc:
         bench.report.failures.append(f"set-up: {type(exc).__name__}: {exc}")
         err.print(f"[red]bench set-up failed[/red]\n{traceback.format_exc()}")
+    finally:
+        bench.cleanup()
+    print_report(out, bench.report, bench.procs.crashes, plan, quick, started)
+    return 1 if bench.report.failures else 0
+
+
+def run_archive_bench(settings: Settings, quick: bool = False) -> int:
+    """Phase 5 alone (`scrm archive bench`): a scratch PostgreSQL database (no stream, no
+    subprocesses) and a scratch SQLite directory. Exit codes as `run_bench`'s."""
+    plan = QUICK if quick else FULL
+    out = Console(width=None if sys.stdout.isatty() else 180)
+    err = Console(stderr=True)
+    admin = admin_url(settings)
+    problem = pg_problem(admin)
+    if problem:
+        err.print(f"[red]{problem}[/red]")
+        return 2
+    bench = Bench(plan, admin, settings.nats_url or DEFAULT_NATS, err)
+    started = time.perf_counter()
+    try:
+        bench.scratch.create_database()
+        bench.say(f"scratch database {bench.scratch.db_name}")
+        bench.scratch.bootstrap()
+        phase_archive(bench)
+    except Exception as exc:
+        bench.report.failures.append(f"archive: {type(exc).__name__}: {exc}")
+        err.print(f"[red]archive phase failed[/red]\n{traceback.format_exc()}")
     finally:
         bench.cleanup()
     print_report(out, bench.report, bench.procs.crashes, plan, quick, started)

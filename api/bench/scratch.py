@@ -51,13 +51,21 @@ def _with_jetstream(nats_url: str, work: Callable[[Any], Awaitable[None]]) -> No
     asyncio.run(main())
 
 
-def services_problem(admin: str, nats_url: str) -> str | None:
-    """Why the bench cannot run here, or None when PostgreSQL and JetStream both answer."""
+def pg_problem(admin: str) -> str | None:
+    """Why PostgreSQL cannot be used for a bench, or None when it answers."""
     try:
         with psycopg.connect(admin, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         return f"PostgreSQL is not reachable ({type(exc).__name__}); scrm bench needs it"
+    return None
+
+
+def services_problem(admin: str, nats_url: str) -> str | None:
+    """Why the bench cannot run here, or None when PostgreSQL and JetStream both answer."""
+    problem = pg_problem(admin)
+    if problem:
+        return problem
 
     async def ping(js: Any) -> None:
         await js.account_info()

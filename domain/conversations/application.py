@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -20,9 +21,9 @@ from domain.conversations.aggregates import (
     require_record,
     subject_key,
 )
-from domain.conversations.compliance import SEVERITIES, SHIPPED_PACKS, Matcher, Rule
+from domain.conversations.compliance import SEVERITIES, SHIPPED_PACKS, Matcher, Rule, text_of
 from domain.ports import PersonalDataVault
-from domain.shared import InvalidInput, Meta, derived_id, require_slug
+from domain.shared import Gone, InvalidInput, Meta, derived_id, require_slug
 from domain.store import ScrmApplication
 
 ENVELOPE = {
@@ -121,34 +122,6 @@ def _parse(record: object, line: int) -> _Parsed:
     )
 
 
-# Payload keys that hold references, not words someone wrote.
-_NOT_TEXT = {
-    "sdkfileid",
-    "md5sum",
-    "filesize",
-    "fileext",
-    "play_length",
-    "voice_size",
-    "width",
-    "height",
-    "latitude",
-    "longitude",
-    "zoom",
-    "imagetext",
-}
-
-
-def _text_of(payload: object) -> str:
-    """Every string a person wrote in a message payload, for scanning."""
-    if isinstance(payload, str):
-        return payload
-    if isinstance(payload, dict):
-        return "\n".join(_text_of(v) for k, v in payload.items() if k not in _NOT_TEXT)
-    if isinstance(payload, list):
-        return "\n".join(_text_of(v) for v in payload)
-    return ""
-
-
 def _rules(rules: list[dict[str, str]]) -> list[dict[str, str]]:
     if not rules:
         raise InvalidInput("a pack needs at least one rule", field="rules")
@@ -168,6 +141,57 @@ def _rules(rules: list[dict[str, str]]) -> list[dict[str, str]]:
         if all(r["word"] != word for r in out):
             out.append({"word": word, "severity": severity})
     return out
+
+
+@lru_cache(maxsize=65_536)
+def _subject_id(subject: str) -> UUID:
+    """The vault key id of a data subject (uuid5 of its name, so worth remembering)."""
+    return derived_id("subject", subject)
+
+
+class _Batch:
+    """What one ingest attempt has decided so far; nothing is stored until its one save.
+
+    Every aggregate the batch may find already stored (its messages, the recalls noted for
+    them, and for each recall the original and its note) is asked about in one query, and
+    only those found are loaded."""
+
+    def __init__(self, app: ScrmApplication, messages: list[_Parsed], meta: Meta):
+        self.app = app
+        self.meta = meta
+        self._ids: dict[str, tuple[UUID, UUID]] = {}  # msgid: (message id, pending recall id)
+        for p in messages:
+            self.ids(p.msgid)
+            if p.pre_msgid is not None:
+                self.ids(p.pre_msgid)
+        self.known = app.existing(i for pair in self._ids.values() for i in pair)
+        self.new: dict[str, ArchivedMessage] = {}
+        self.others: list[Any] = []  # violations and pending recalls, all new
+        self.noted: dict[str, PendingRecall] = {}  # recalls noted in this batch, by pre_msgid
+        self.recalled: dict[str, ArchivedMessage] = {}  # stored originals marked recalled
+        self._loaded: dict[UUID, Any] = {}
+
+    def ids(self, msgid: str) -> tuple[UUID, UUID]:
+        found = self._ids.get(msgid)
+        if found is None:
+            found = (ArchivedMessage.create_id(msgid), PendingRecall.create_id(msgid))
+            self._ids[msgid] = found
+        return found
+
+    def _load(self, cls: type[Any], aggregate_id: UUID) -> Any:
+        if aggregate_id not in self.known:
+            return None
+        if aggregate_id not in self._loaded:
+            self._loaded[aggregate_id] = self.app.find(cls, aggregate_id)
+        return self._loaded[aggregate_id]
+
+    def original(self, msgid: str) -> ArchivedMessage | None:
+        found = self.new.get(msgid) or self.recalled.get(msgid)
+        return found or self._load(ArchivedMessage, self.ids(msgid)[0])
+
+    def pending(self, msgid: str) -> PendingRecall | None:
+        noted = self.noted.get(msgid)
+        return noted or self._load(PendingRecall, self.ids(msgid)[1])
 
 
 class ConversationsApp(ScrmApplication):
@@ -229,6 +253,7 @@ class ConversationsApp(ScrmApplication):
         return self._matcher[1]
 
     def last_seq(self) -> int:
+        """The highest msgaudit seq ingested so far: where a puller resumes (0 at first)."""
         cursor = self.find(ArchiveCursor, ArchiveCursor.create_id())
         return cursor.last_seq if cursor else 0
 
@@ -246,18 +271,26 @@ class ConversationsApp(ScrmApplication):
         return self.retrying(lambda: self._ingest_once(ordered, meta))
 
     def _ingest_once(self, messages: list[_Parsed], meta: Meta) -> IngestResult:
+        """Decide the whole batch in memory, then one save (one transaction). Which messages
+        and pending recalls are already stored is asked once for the batch (`existing`), and
+        only those are loaded; a message that lost a race to another ingest makes the save
+        conflict, and `retrying` runs the batch again, finding it stored."""
         matcher = self.matcher()
-        new: dict[str, ArchivedMessage] = {}
-        others: list[Any] = []
+        batch = _Batch(self, messages, meta)
         duplicates = recalls = 0
+        self.vault.ensure_keys(
+            {_subject_id(subject_key(p.sender, p.recipients, p.room_id)) for p in messages}
+        )
         for p in messages:
-            if self.find(ArchivedMessage, ArchivedMessage.create_id(p.msgid)) is not None:
+            message_id = batch.ids(p.msgid)[0]
+            if message_id in batch.known:
                 duplicates += 1
                 continue
             subject = subject_key(p.sender, p.recipients, p.room_id)
-            sealed = self.vault.seal(
-                derived_id("subject", subject), orjson.dumps(p.payload).decode()
-            )
+            try:
+                sealed = self.vault.seal(_subject_id(subject), orjson.dumps(p.payload).decode())
+            except Gone:  # the data subject was erased: the fact is stored, the content not
+                sealed = ""
             message = ArchivedMessage(
                 msgid=p.msgid,
                 seq=p.seq,
@@ -271,11 +304,11 @@ class ConversationsApp(ScrmApplication):
                 sealed=sealed,
                 meta=meta,
             )
-            new[p.msgid] = message
-            others += [
+            batch.new[p.msgid] = message
+            batch.others += [
                 ComplianceViolation(
                     msgid=p.msgid,
-                    message_id=message.id,
+                    message_id=message_id,
                     pack_id=hit.pack_id,
                     pack_version=hit.pack_version,
                     word=hit.word,
@@ -286,39 +319,36 @@ class ConversationsApp(ScrmApplication):
                     sent_at=p.sent_at,
                     meta=meta,
                 )
-                for hit in matcher.scan(_text_of(p.payload))
+                for hit in (matcher.scan(text_of(p.payload)) if sealed else ())
             ]
-            pending = self.find(PendingRecall, PendingRecall.create_id(p.msgid))
+            pending = batch.pending(p.msgid)
             if pending is not None:
                 message.recall(pending.recall_msgid, meta)
             if p.pre_msgid is not None:
-                recalls += self._recall(p.pre_msgid, p.msgid, new, others, meta)
+                recalls += self._recall(p.pre_msgid, p.msgid, batch)
         seqs = [p.seq for p in messages if p.seq is not None]
         cursor = self.find(ArchiveCursor, ArchiveCursor.create_id()) or ArchiveCursor(meta=meta)
         if seqs:
-            cursor.advance(min(seqs), max(seqs), len(new), meta)
-        position = self.save_all(*new.values(), *others, cursor)
-        return IngestResult(len(new), duplicates, recalls, position, cursor.last_seq)
-
-    def _recall(
-        self,
-        pre_msgid: str,
-        recall_msgid: str,
-        new: dict[str, ArchivedMessage],
-        others: list[Any],
-        meta: Meta,
-    ) -> int:
-        original = new.get(pre_msgid) or self.find(
-            ArchivedMessage, ArchivedMessage.create_id(pre_msgid)
+            cursor.advance(min(seqs), max(seqs), len(batch.new), meta)
+        position = self.save_aggregates(
+            [*batch.new.values(), *batch.others, *batch.recalled.values(), cursor]
         )
+        return IngestResult(len(batch.new), duplicates, recalls, position, cursor.last_seq)
+
+    def _recall(self, pre_msgid: str, recall_msgid: str, batch: _Batch) -> int:
+        """Mark the original recalled (kept, never deleted); if it has not arrived yet, note
+        the recall so that the original is marked when it does."""
+        original = batch.original(pre_msgid)
         if original is None:
-            if self.find(PendingRecall, PendingRecall.create_id(pre_msgid)) is None:
-                others.append(
-                    PendingRecall(pre_msgid=pre_msgid, recall_msgid=recall_msgid, meta=meta)
+            if batch.pending(pre_msgid) is None:
+                note = PendingRecall(
+                    pre_msgid=pre_msgid, recall_msgid=recall_msgid, meta=batch.meta
                 )
+                batch.noted[pre_msgid] = note
+                batch.others.append(note)
             return 0
-        if original.recall(recall_msgid, meta) and pre_msgid not in new:
-            others.append(original)
+        if original.recall(recall_msgid, batch.meta) and pre_msgid not in batch.new:
+            batch.recalled[pre_msgid] = original
         return 1
 
     def record_access(

@@ -10,7 +10,7 @@ from cryptography.exceptions import InvalidTag
 
 from domain.scope import Scope
 from domain.shared import Gone
-from infra.bootstrap import Container
+from infra.bootstrap import Container, bootstrap
 from infra.crypto import Vault, mask_name, mask_phone
 from infra.db import Database
 from infra.settings import Settings
@@ -120,3 +120,22 @@ def test_phones_and_names_are_masked_for_display() -> None:
     assert mask_name("张三") == "张*"
     assert mask_name("欧阳娜娜") == "欧***"
     assert mask_name("张") == "张*"
+
+
+def test_keys_made_in_bulk_seal_like_any_other_and_erasure_still_holds(
+    container: Container, settings: Settings
+) -> None:
+    vault = container.vault
+    ids = {uuid4() for _ in range(1200)}  # more than one chunk of the key store's queries
+    erased = uuid4()
+    vault.destroy(erased)
+    vault.ensure_keys(ids | {erased})
+    sealed = {i: vault.seal(i, f"v{i}") for i in list(ids)[:50]}
+    with pytest.raises(Gone):
+        vault.seal(erased, "x")
+    other = bootstrap(settings)  # another process: it reads the same keys back
+    try:
+        other.vault.ensure_keys(set(sealed))
+        assert all(other.vault.unseal(i, t) == f"v{i}" for i, t in sealed.items())
+    finally:
+        other.close()
