@@ -8,7 +8,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -173,6 +173,69 @@ def archive_ingest(
     )
 
 
+@archive_app.command("pull")
+def archive_pull(
+    from_file: Annotated[
+        Path,
+        typer.Option(
+            "--from-file",
+            help="decrypted msgaudit records with their seq, JSON Lines (a file, or a "
+            "directory of *.jsonl)",
+        ),
+    ],
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="records per transaction")] = 1000,
+) -> None:
+    """Pull the msgaudit feed from after the last seq stored, one transaction per batch,
+    until it is empty. After a crash, run it again: it resumes from the stored cursor, and
+    nothing already stored changes."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from domain.conversations.feed import pull
+    from domain.shared import DomainError, Meta
+    from infra.wecom.archive_feed import FeedFileError, JsonLinesFeed
+
+    try:
+        feed = JsonLinesFeed(from_file)
+    except (OSError, FeedFileError) as exc:
+        err.print(f"[red]cannot read the feed: {exc}[/red]")
+        raise typer.Exit(2) from None
+    c = _container()
+    meta = Meta(
+        occurred_at=datetime.now(UTC),
+        actor="system:archive-pull",
+        source="msgaudit",
+        correlation_id=str(uuid4()),
+        causation_id=f"cli:archive pull {from_file.name}",
+    )
+    try:
+        result = pull(c.conversations, feed, meta, batch=batch)
+    except DomainError as exc:
+        err.print(
+            f"[red]{exc.detail}[/red] (field {exc.field}); batches before it are kept, and "
+            f"the next pull resumes after seq {c.conversations.last_seq()}"
+        )
+        raise typer.Exit(2) from None
+    finally:
+        c.close()
+    typer.echo(
+        f"batches {result.batches}, messages {result.messages}, archived {result.archived}, "
+        f"duplicates {result.duplicates}, recalls {result.recalls}, last seq {result.last_seq}"
+    )
+
+
+@archive_app.command("bench")
+def archive_bench(
+    quick: Annotated[bool, typer.Option(help="5,000 messages instead of 20,000")] = False,
+) -> None:
+    """The archive phase of `scrm bench` alone: ingest (sealed, scanned) on a scratch
+    PostgreSQL database and a scratch SQLite directory, each beside raw batched inserts
+    measured in the same run. Needs PostgreSQL (SCRM_DATABASE_URL's server, or :5432)."""
+    from api.bench import run_archive_bench
+
+    sys.exit(run_archive_bench(Settings(), quick=quick))
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -180,11 +243,12 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Load demo data (once), print an admin token and examples, then serve the API."""
-    from api.demo import load_demo
+    from api.demo import load_demo, load_demo_archive
 
     c = _container()
     if c.head() == 0:
         ids = load_demo(c.customers)
+        load_demo_archive(c.customers, c.conversations)
         c.extras["demo"] = ids
         typer.echo(f"Loaded demo data into {c.settings.data_dir}/ ({c.head()} events).")
     else:
@@ -204,6 +268,10 @@ Try:
   curl -s -X POST {base}/v1/channel-codes/{code_id}/scans -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"visitor": {{"openid": "oNewVisitor"}}}}'
   curl -s {base}/v1/channel-codes/{code_id}/stats -H "Authorization: Bearer $TOKEN"
+  curl -s -G {base}/v1/conversations --data-urlencode keyword=保本 \\
+       --data-urlencode purpose=合规抽查 -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/dashboards/compliance?by=rule" -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/compliance/alerts -H "Authorization: Bearer $TOKEN"
   open {base}/docs   (OpenAPI)
 """)
     if serve_api:
@@ -218,6 +286,129 @@ def bench(
     from api.bench import run_bench
 
     sys.exit(run_bench(Settings(), quick=quick))
+
+
+compliance_app = typer.Typer(help="Compliance: sensitive-word alerts", no_args_is_help=True)
+app.add_typer(compliance_app, name="compliance")
+
+
+def _utc_text(value: str | None, option: str) -> str | None:
+    """An ISO-8601 time with a timezone, as the read model stores times."""
+    from datetime import datetime
+
+    from infra.events import sortable_time
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time", param_hint=option) from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(
+            f"{value!r} needs a timezone, e.g. 2026-01-01T00:00:00+08:00", param_hint=option
+        )
+    return sortable_time(moment)
+
+
+@compliance_app.command("report")
+def compliance_report(
+    by: Annotated[
+        Literal["staff", "department", "rule", "day"], typer.Option(help="what to group by")
+    ] = "rule",
+    since: Annotated[
+        str | None, typer.Option(help="messages sent at or after (ISO-8601 with a timezone)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="messages sent before (ISO-8601 with a timezone)")
+    ] = None,
+    severity: Annotated[Literal["low", "medium", "high", "critical"] | None, typer.Option()] = None,
+    status: Annotated[Literal["open", "acknowledged", "resolved"] | None, typer.Option()] = None,
+    pack_id: Annotated[str | None, typer.Option(help="one pack")] = None,
+) -> None:
+    """Alerts per staff member, department, rule or UTC day, from the compliance read model
+    (as GET /v1/dashboards/compliance shows an admin). Without a bus the read models are
+    first brought up to date from the log."""
+    from rich.table import Table
+
+    from projections.conversations.alerts import compliance_dashboard
+    from projections.follower import StoreFollower
+
+    window = _utc_text(since, "--since"), _utc_text(until, "--until")
+    c = _container()
+    try:
+        if c.in_process_projections:
+            StoreFollower(c.engine, c.read_log).catch_up()
+        report = compliance_dashboard(
+            c.read_db,
+            by,
+            since=window[0],
+            until=window[1],
+            severity=severity,
+            status=status,
+            pack_id=pack_id,
+        )
+    finally:
+        c.close()
+    keys = {
+        "staff": ["staff_id", "department"],
+        "department": ["department"],
+        "rule": ["pack_id", "word", "versions", "severity"],
+        "day": ["day"],
+    }[by]
+    counts = ["total", "open", "acknowledged", "resolved"]
+    severities = list(report["totals"]["by_severity"])
+    table = Table(title=f"compliance alerts by {by}")
+    for name in keys:
+        table.add_column(name)
+    for name in counts + severities:
+        table.add_column(name, justify="right")
+
+    def cells(row: dict[str, object], label: list[str]) -> list[str]:
+        by_severity: dict[str, int] = row["by_severity"]  # type: ignore[assignment]
+        return [
+            *label,
+            *(str(row[n]) for n in counts),
+            *(str(by_severity[s]) for s in severities),
+        ]
+
+    for row in report["rows"]:
+        label = [
+            ", ".join(map(str, v)) if isinstance(v, list) else "-" if v is None else str(v)
+            for v in (row[k] for k in keys)
+        ]
+        table.add_row(*cells(row, label))
+    table.add_section()
+    table.add_row(*cells(report["totals"], ["all", *[""] * (len(keys) - 1)]))
+    Console(width=max(Console().width, 120)).print(table)
+
+
+privacy_app = typer.Typer(help="Erasure, retention and legal holds", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("run")
+def privacy_run() -> None:
+    """Carry out every erasure that no retention period or legal hold still defers (what
+    `scrm serve` runs every SCRM_SCHEDULER_INTERVAL_SECONDS; cron this when that is 0)."""
+    from infra.jobs import apply_erasures
+    from projections.follower import StoreFollower
+
+    c = _container()
+    try:
+        if c.in_process_projections:
+            StoreFollower(c.engine, c.read_log).catch_up()
+        run = apply_erasures(c)
+    finally:
+        c.close()
+    typer.echo(
+        f"erased {len(run.erased)}, still waiting {len(run.waiting)},"
+        f" keys destroyed {run.keys_destroyed}, failed {len(run.failed)}"
+    )
+    for customer_id, code in run.failed.items():
+        typer.echo(f"failed {customer_id}: {code}", err=True)
+    if run.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

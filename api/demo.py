@@ -1,4 +1,5 @@
-"""Demo data for a newcomer's first run: staff, two channel codes, scans and customers."""
+"""Demo data for a newcomer's first run: staff, two channel codes, scans and customers, the
+shipped sensitive-word packs, a retention policy, and a few archived conversations."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from domain.conversations.application import ConversationsApp
+from domain.customers import privacy
 from domain.customers.application import CustomersApp
 from domain.shared import Meta, Refused
 
@@ -53,7 +56,7 @@ def load_demo(app: CustomersApp) -> dict[str, str]:
     for i in range(10):
         r = app.scan_channel_code(
             UUID(spring.id),
-            identities={"wecom_external_userid": f"wmDemo{i:03d}"},
+            identities={"wecom_external_userid": f"wmDemoCustomer{i:03d}"},
             device=f"device-{i % 4}",
             ip=f"10.0.0.{i}",
             meta=_meta(),
@@ -76,3 +79,40 @@ def load_demo(app: CustomersApp) -> dict[str, str]:
     )
     app.disable_channel_code(UUID(live.id), reason="直播结束", expected_version=None, meta=_meta())
     return {"channel_code": spring.id, "customer": first_customer, "vip_customer": vip.id}
+
+
+DEMO_CHATS = [
+    ("zhang.wei", "wmDemoCustomer000", "您好，春季新品到店了，欢迎来看看"),
+    ("wmDemoCustomer000", "zhang.wei", "这款理财是保本的吗？"),
+    ("zhang.wei", "wmDemoCustomer000", "放心，稳赚不赔，零风险"),  # three finance rules at once
+    ("li.na", "wmDemoCustomer001", "安装师傅明天上午到"),
+    ("wmDemoCustomer001", "li.na", "好的，谢谢"),
+]
+
+
+def load_demo_archive(customers: CustomersApp, conversations: ConversationsApp) -> int:
+    """Packs, a finance retention policy, and one archived batch. Returns messages archived."""
+    conversations.install_shipped_packs(_meta())
+    privacy.set_retention_policy(
+        customers,
+        industry="finance",
+        communications_years=None,
+        effective_from=datetime.now(UTC),
+        meta=_meta(),
+    )
+    start = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000
+    records: list[object] = [
+        {
+            "seq": n + 1,
+            "msgid": f"demo-msg-{n + 1}",
+            "action": "send",
+            "from": sender,
+            "tolist": [to],
+            "roomid": "",
+            "msgtime": start + n * 60_000,
+            "msgtype": "text",
+            "text": {"content": text},
+        }
+        for n, (sender, to, text) in enumerate(DEMO_CHATS)
+    ]
+    return conversations.ingest(records, _meta("system:archive-pull")).archived

@@ -16,12 +16,15 @@ from api.routes import (
     conversations,
     customers,
     dashboards,
+    groups,
+    privacy,
     staff,
     system,
     wechat_oa,
     wecom,
 )
 from infra.bootstrap import Container, bootstrap
+from infra.jobs import Scheduler, apply_erasures
 from infra.settings import Settings
 
 
@@ -34,7 +37,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if c.in_process_projections:
             c.start_follower()
+        scheduler = None
+        if c.settings.scheduler_interval_seconds > 0:
+            scheduler = Scheduler(
+                [("privacy", lambda: apply_erasures(c))], c.settings.scheduler_interval_seconds
+            )
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if owned:
             c.close()
 
@@ -64,10 +75,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         channel_codes,
         customers,
         dashboards,
+        groups,
         wecom,
         wechat_oa,
         conversations,
         compliance,
+        privacy,
     ):
         app.include_router(module.router)
     return app

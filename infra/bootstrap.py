@@ -25,7 +25,8 @@ from infra.settings import Settings
 from infra.tokens import TokenIssuer
 from infra.wecom.callbacks import ReplayGuard
 from infra.wecom.crypto import WecomCrypto
-from infra.wecom.directory import FanDirectory, NoFanDirectory
+from infra.wecom.directory import ChatDirectory, FanDirectory, NoChatDirectory, NoFanDirectory
+from infra.wecom.welcome import RecordingWelcomeSender
 from projections import all_projections
 from projections.engine import ProjectionEngine
 from projections.follower import StoreFollower
@@ -46,6 +47,7 @@ class Container:
     wecom: WecomCrypto | None = None
     replay_guard: ReplayGuard | None = None
     fan_directory: FanDirectory = field(default_factory=NoFanDirectory)
+    chat_directory: ChatDirectory = field(default_factory=NoChatDirectory)
     extras: dict[str, Any] = field(default_factory=dict)
 
     # --- the log -----------------------------------------------------------------------
@@ -138,7 +140,10 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     locks = PostgresLocks(settings.database_url) if settings.database_url else LocalLocks()
     with schema_lock(settings.database_url):  # every constructor below creates its tables
         vault = Vault(key_db, master)
-        customers = CustomersApp(vault, locks, env=settings.event_store_env())
+        # No WeCom API client is shipped: welcomes are recorded, not sent (infra/wecom/welcome.py)
+        customers = CustomersApp(
+            vault, locks, env=settings.event_store_env(), welcome_sender=RecordingWelcomeSender()
+        )
         conversations = ConversationsApp(vault, env=settings.event_store_env())
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
@@ -152,7 +157,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
-    return Container(
+    container = Container(
         wecom=wecom,
         replay_guard=guard,
         settings=settings,
@@ -165,3 +170,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         tokens=TokenIssuer(master, settings.token_ttl_days),
         registry=registry,
     )
+    if engine.stale:  # a read model's shape changed in this version: replay it before use
+        with schema_lock(settings.database_url):
+            engine.rebuild(engine.still_stale(), container.log_batches())
+    return container

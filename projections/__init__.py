@@ -18,7 +18,9 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.conversations.messages import Messages
     from projections.conversations.search import Search
     from projections.customers.channel_stats import ChannelStats
+    from projections.customers.groups import Groups
     from projections.customers.portrait import Portrait
+    from projections.customers.privacy import Privacy
     from projections.customers.staff import StaffDirectory
 
     return [
@@ -29,4 +31,6 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Alerts(),
         AccessLog(),
         Search(vault),
+        Groups(),
+        Privacy(),
     ]

@@ -37,6 +37,9 @@ class Projection:
     name: ClassVar[str]
     ddl: ClassVar[tuple[str, ...]]  # CREATE TABLE/INDEX IF NOT EXISTS, portable SQL
     tables: ClassVar[tuple[str, ...]]  # dropped on rebuild, children first
+    # Raise when the handlers start writing a shape that older rows lack and cannot be derived
+    # from them: on start-up the read model is replayed from the log (see engine.stale).
+    schema_version: ClassVar[int] = 1
     _handlers: ClassVar[dict[str, Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

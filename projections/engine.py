@@ -26,9 +26,25 @@ class ProjectionEngine:
         self.db = db
         self.projections = {p.name: p for p in projections}
         self.checkpoints = Checkpoints(db, "projection_positions", list(self.projections))
+        # Which shape of each read model's tables is stored. A read model whose handlers now
+        # write a different shape (schema_version went up) must be replayed from the log: the
+        # composition root does that before anything reads or writes it.
+        self.schemas = Checkpoints(db, "projection_schemas")
+        stored = self.schemas.all()
+        # (Tables from before versions were recorded are version 1; on a new database a
+        # stale read model's replay is of an empty log.)
+        self.stale = [p.name for p in projections if stored.get(p.name, 1) < p.schema_version]
         with db.transaction() as cur:
             for p in projections:
-                p.create(cur)
+                if p.name not in self.stale:
+                    p.create(cur)
+                    self.schemas.ensure(cur, p.name)
+                    self.schemas.advance(cur, p.name, p.schema_version)
+
+    def still_stale(self) -> list[str]:
+        """Re-read under the schema lock: another process may have replayed them meanwhile."""
+        stored = self.schemas.all()
+        return [n for n in self.stale if stored.get(n, 1) < self.projections[n].schema_version]
 
     def positions(self) -> dict[str, int]:
         found = self.checkpoints.all()
@@ -77,6 +93,8 @@ class ProjectionEngine:
         them, in one transaction: readers see the old models until the new ones are complete,
         and a live projector waits."""
         chosen = [names] if isinstance(names, str) else list(names)
+        if not chosen:
+            return 0
         total = 0
         with self.db.transaction(pipeline=True) as cur:
             for name in chosen:
@@ -84,12 +102,16 @@ class ProjectionEngine:
                 self.projections[name].drop(cur)
                 self.projections[name].create(cur)
                 self.checkpoints.reset(cur, name)
+                self.schemas.ensure(cur, name)
+                self.schemas.advance(cur, name, self.projections[name].schema_version)
             for batch in batches:
                 for name in chosen:
                     self._apply(cur, name, batch)
                 total += len(batch)
                 if progress is not None:
                     progress(len(batch))
+        if any(n in self.stale for n in chosen):
+            self.stale = [n for n in self.stale if n not in chosen]
         return total
 
     def wait_for(self, position: int, timeout: float, names: Iterable[str] | None = None) -> None:

@@ -12,13 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
 from domain.scope import Scope
-from domain.shared import Forbidden, InvalidInput, NotFound, derived_id
+from domain.shared import Forbidden, Gone, InvalidInput, NotFound, derived_id
 from infra.bootstrap import Container
 from infra.events import sortable_time
 from projections.conversations.access_log import list_reads
 from projections.conversations.messages import find_messages
 from projections.conversations.search import contains, keyword_filter
 from projections.customers.portrait import get_portrait, owner_department
+from projections.customers.privacy import list_erasures
 
 router = APIRouter(tags=["conversations"])
 
@@ -70,6 +71,15 @@ def _participants(
             raise NotFound("customer not found")
         dept = owner_department(c.read_db, portrait["owner"]) if scope.role == "manager" else None
         scope.check_customer(portrait["owner"], dept)
+        if portrait["status"] != "active":
+            if scope.role != "auditor":
+                raise Gone(
+                    f"this customer's data is {portrait['status']} at their request",
+                    code=f"customer_{portrait['status']}",
+                )
+            # Auditors still read what retention keeps (and see "[erased]" after).
+            erasure = list_erasures(c.read_db, customer_id=str(customer_id))
+            return [s.split(":", 1)[1] for s in (erasure[0]["subjects"] if erasure else [])]
         return [i["value"] for i in portrait["identities"] if i["kind"] == "wecom_external_userid"]
     if scope.role not in ("admin", "auditor"):
         raise Forbidden("staff and managers read the archive one customer at a time (customer_id)")
@@ -105,6 +115,8 @@ def conversations(
         raise Forbidden("group archives are read by admins and auditors")
     participants = _participants(c, scope, customer_id, staff_id)
     filters: dict[str, Any] = {
+        # Customers who asked to be erased leave every list; auditors still see them, flagged.
+        "include_restricted": scope.role == "auditor",
         "participants": participants,
         "room_id": room_id,
         "since": _iso(since, "since"),
@@ -178,8 +190,10 @@ def _unseal(c: Container, messages: list[dict[str, Any]]) -> list[Any]:
 
 
 def _present(m: dict[str, Any], payload: Any) -> dict[str, Any]:
-    out = {k: v for k, v in m.items() if k not in ("sealed", "subject")}
+    out = {k: v for k, v in m.items() if k not in ("sealed", "subject", "restriction")}
     out["content"] = ERASED if payload is None else payload
+    if m["restriction"] is not None:
+        out["restricted"] = m["restriction"]
     return out
 
 

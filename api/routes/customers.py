@@ -17,7 +17,7 @@ from api.deps import (
 )
 from api.presenters import present_portrait
 from api.schemas.customers import CustomerCreate, Identity, OwnerChange, Recorded, TagsChange
-from domain.shared import Forbidden, NotFound
+from domain.shared import Forbidden, Gone, NotFound
 from projections.customers.portrait import get_portrait, list_customers, owner_department
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -97,6 +97,11 @@ def portrait(customer_id: UUID, c: ContainerDep, scope: ReaderScope) -> object:
         raise NotFound("customer not found")
     dept = owner_department(c.read_db, found["owner"]) if scope.role == "manager" else None
     scope.check_customer(found["owner"], dept)
+    if found["status"] != "active":
+        raise Gone(
+            f"this customer's data is {found['status']} at their request (PIPL Art. 47)",
+            code=f"customer_{found['status']}",
+        )
     return present_portrait(found, scope, c.vault)
 
 

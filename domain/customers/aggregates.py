@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -362,6 +363,7 @@ class Customer(ScrmAggregate):
         return any(i["kind"] == kind and i["value"] == value for i in self.identities)
 
     def add_identity(self, kind: str, value: str, meta: Meta) -> bool:
+        self.check_processing_allowed()
         if self.has_identity(kind, value):
             return False
         self._identity_added(kind=kind, value=value, meta=meta)
@@ -372,6 +374,7 @@ class Customer(ScrmAggregate):
         self.identities = [*self.identities, {"kind": kind, "value": value}]
 
     def tag(self, tags: list[str], meta: Meta) -> list[str]:
+        self.check_processing_allowed()
         new = [t for t in normalise_tags(tags) if t not in self.tags]
         if new:
             self._tagged(tags=new, meta=meta)
@@ -382,6 +385,7 @@ class Customer(ScrmAggregate):
         self.tags = [*self.tags, *tags]
 
     def untag(self, tags: list[str], meta: Meta) -> list[str]:
+        self.check_processing_allowed()
         gone = [t for t in normalise_tags(tags) if t in self.tags]
         if gone:
             self._untagged(tags=gone, meta=meta)
@@ -392,6 +396,7 @@ class Customer(ScrmAggregate):
         self.tags = [t for t in self.tags if t not in tags]
 
     def assign_owner(self, staff_id: str, reason: str, meta: Meta) -> bool:
+        self.check_processing_allowed()
         if staff_id == self.owner:
             return False
         self._owner_assigned(staff_id=staff_id, previous_owner=self.owner, reason=reason, meta=meta)
@@ -419,6 +424,7 @@ class Customer(ScrmAggregate):
         self, staff_id: str, *, half: bool, channel_code: UUID | None, meta: Meta
     ) -> bool:
         """add_external_contact (half: add_half_external_contact, not yet accepted)."""
+        self.check_processing_allowed()
         if not self._newer(staff_id, meta):
             return False
         self._contact_added(staff_id=staff_id, half=half, channel_code=channel_code, meta=meta)
@@ -436,6 +442,7 @@ class Customer(ScrmAggregate):
 
     def remove_contact(self, staff_id: str, *, by: str, meta: Meta) -> bool:
         """by "staff" (del_external_contact) or "customer" (del_follow_user)."""
+        self.check_processing_allowed()
         if not self._newer(staff_id, meta):
             return False
         self._contact_removed(staff_id=staff_id, by=by, meta=meta)
@@ -450,6 +457,7 @@ class Customer(ScrmAggregate):
 
     def note_contact_edited(self, staff_id: str, meta: Meta) -> bool:
         """edit_external_contact: the staff member changed remarks or tags in WeCom."""
+        self.check_processing_allowed()
         if not self._newer(staff_id, meta):
             return False
         self._contact_edited(staff_id=staff_id, meta=meta)
@@ -466,6 +474,7 @@ class Customer(ScrmAggregate):
     # --- Official Account (公众号) fans ---------------------------------------------------
 
     def subscribe(self, app_id: str, *, channel_code: UUID | None, meta: Meta) -> bool:
+        self.check_processing_allowed()
         if not self._newer(app_id, meta, self.subscriptions):
             return False
         self._subscribed(app_id=app_id, channel_code=channel_code, meta=meta)
@@ -479,6 +488,7 @@ class Customer(ScrmAggregate):
         }
 
     def unsubscribe(self, app_id: str, meta: Meta) -> bool:
+        self.check_processing_allowed()
         if not self._newer(app_id, meta, self.subscriptions):
             return False
         self._unsubscribed(app_id=app_id, meta=meta)
@@ -494,11 +504,149 @@ class Customer(ScrmAggregate):
     def record_transfer_failure(self, staff_id: str, reason: str, meta: Meta) -> None:
         """transfer_fail: the hand-over to `staff_id` failed (customer_refused,
         customer_limit_exceed); the customer stays with the previous owner."""
+        self.check_processing_allowed()
         self._transfer_failed(staff_id=staff_id, reason=reason, meta=meta)
 
     @event("TransferFailed")
     def _transfer_failed(self, staff_id: str, reason: str, meta: Meta) -> None:
         pass
+
+    # --- welcome messages (欢迎语) -----------------------------------------------------------
+
+    def record_welcome(
+        self, staff_id: str, *, channel_code: UUID, failure: str | None, meta: Meta
+    ) -> None:
+        """The welcome message of `channel_code` went to this customer on behalf of
+        `staff_id`, or it did not and `failure` says why (expired code, WeCom's refusal...)."""
+        self.check_processing_allowed()
+        if failure is None:
+            self._welcome_sent(staff_id=staff_id, channel_code=channel_code, meta=meta)
+        else:
+            reason = require_text(failure, "reason", max_len=200)
+            self._welcome_failed(
+                staff_id=staff_id, channel_code=channel_code, reason=reason, meta=meta
+            )
+
+    @event("WelcomeMessageSent")
+    def _welcome_sent(self, staff_id: str, channel_code: UUID, meta: Meta) -> None:
+        pass
+
+    @event("WelcomeMessageFailed")
+    def _welcome_failed(self, staff_id: str, channel_code: UUID, reason: str, meta: Meta) -> None:
+        pass
+
+    # --- erasure (PIPL Art. 47) and legal holds: see domain/customers/privacy.py ----------
+    # Class-level defaults: customers recorded (and snapshotted) before these existed.
+    erasure: str | None = None  # None, "restricted" (waiting), "erased"
+    holds: tuple[UUID, ...] = ()
+    destroyed_keys: tuple[UUID, ...] = ()
+
+    def check_processing_allowed(self) -> None:
+        """A customer who asked to be erased is stored, not processed."""
+        if self.erasure is not None:
+            raise Gone(
+                f"this customer's data is {self.erasure} at their request (PIPL Art. 47)",
+                code=f"customer_{self.erasure}",
+            )
+
+    def restrict_for_erasure(self, received_via: str, meta: Meta) -> None:
+        if self.erasure is not None:
+            raise Conflict(
+                f"erasure was already requested (the customer is {self.erasure})",
+                code="erasure_already_requested",
+            )
+        self._erasure_requested(
+            received_via=received_via, subjects=self.archive_subjects(), meta=meta
+        )
+
+    def archive_subjects(self) -> list[str]:
+        """Whose keys seal archived conversations with this customer (see subject_key)."""
+        return [
+            f"{i['kind']}:{i['value']}"
+            for i in self.identities
+            if i["kind"] == "wecom_external_userid"
+        ]
+
+    @event("ErasureRequested")
+    def _erasure_requested(self, received_via: str, subjects: list[str], meta: Meta) -> None:
+        """`subjects` (pseudonymous WeCom ids, already on record) let read models hide the
+        customer's conversations without looking elsewhere."""
+        self.erasure = "restricted"
+        self.deferral: dict[str, Any] | None = None
+
+    def defer_erasure(
+        self,
+        reason: str,
+        retained_until: datetime | None,
+        holds: list[str],
+        policy_version: int | None,
+        meta: Meta,
+    ) -> bool:
+        """Record why the keys stay for now; only when that changed, so a scheduler that
+        asks every few minutes does not fill the log."""
+        deferral = {
+            "reason": reason,
+            "retained_until": retained_until.isoformat() if retained_until else None,
+            "holds": holds,
+            "policy_version": policy_version,
+        }
+        if getattr(self, "deferral", None) == deferral:
+            return False
+        self._erasure_deferred(
+            reason=reason,
+            retained_until=retained_until,
+            holds=holds,
+            policy_version=policy_version,
+            meta=meta,
+        )
+        return True
+
+    @event("ErasureDeferred")
+    def _erasure_deferred(
+        self,
+        reason: str,
+        retained_until: datetime | None,
+        holds: list[str],
+        policy_version: int | None,
+        meta: Meta,
+    ) -> None:
+        self.deferral = {
+            "reason": reason,
+            "retained_until": retained_until.isoformat() if retained_until else None,
+            "holds": holds,
+            "policy_version": policy_version,
+        }
+
+    def record_erased(self, key_ids: list[str], policy_version: int | None, meta: Meta) -> None:
+        self._erased(
+            key_ids=key_ids,
+            subjects=self.archive_subjects(),
+            policy_version=policy_version,
+            meta=meta,
+        )
+
+    @event("Erased")
+    def _erased(
+        self, key_ids: list[str], subjects: list[str], policy_version: int | None, meta: Meta
+    ) -> None:
+        """No personal data here: which keys were destroyed, under which policy version."""
+        self.erasure = "erased"
+        self.destroyed_keys = tuple(UUID(k) for k in key_ids)
+
+    def note_hold(self, hold_id: UUID, meta: Meta) -> None:
+        self._hold_placed(hold_id=hold_id, meta=meta)
+
+    @event("LegalHoldPlaced")
+    def _hold_placed(self, hold_id: UUID, meta: Meta) -> None:
+        self.holds = (*self.holds, hold_id)
+
+    def note_hold_released(self, hold_id: UUID, meta: Meta) -> None:
+        if hold_id in self.holds:
+            self._hold_released(hold_id=hold_id, meta=meta)
+
+    @event("LegalHoldReleased")
+    def _hold_released(self, hold_id: UUID, meta: Meta) -> None:
+        self.holds = tuple(h for h in self.holds if h != hold_id)
 
 
 class IdentityClaim(ScrmAggregate):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from domain.customers import official_account, wecom
+from domain.customers import corp_tags, groups, official_account, wecom
 from domain.customers.aggregates import (
     Availability,
     ChannelCode,
@@ -21,7 +21,7 @@ from domain.customers.aggregates import (
     normalise_tags,
 )
 from domain.inbox import InboxOutcome
-from domain.ports import AggregateLocks, PersonalDataVault
+from domain.ports import AggregateLocks, PersonalDataVault, WelcomeSender
 from domain.scope import Scope
 from domain.shared import (
     ConcurrentUpdate,
@@ -53,19 +53,33 @@ class ScanResult(Recorded):
     welcome_message: str = ""
 
 
+class _NoWelcomeSender:
+    """Without a sender configured, a welcome is recorded as not sent rather than lost."""
+
+    def send_welcome(self, welcome_code: str, text: str) -> str | None:
+        return "no_welcome_sender"
+
+
 class CustomersApp(ScrmApplication):
-    # Hot codes and long-lived customers load from a snapshot plus the events after it.
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {ChannelCode: 100, Customer: 100}
+    # Hot codes, long-lived customers and busy groups load from a snapshot plus the events
+    # after it.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        ChannelCode: 100,
+        Customer: 100,
+        groups.CustomerGroup: 100,
+    }
 
     def __init__(
         self,
         vault: PersonalDataVault,
         locks: AggregateLocks,
         env: dict[str, str] | None = None,
+        welcome_sender: WelcomeSender | None = None,
     ):
         super().__init__(env)
         self.vault = vault
         self.locks = locks
+        self.welcome_sender = welcome_sender or _NoWelcomeSender()
 
     # --- staff ---------------------------------------------------------------------------
 
@@ -234,6 +248,15 @@ class CustomersApp(ScrmApplication):
     def apply_contact_change(self, change: wecom.ContactChange, meta: Meta) -> InboxOutcome:
         """One change_external_contact callback: recorded once, never undoing a newer fact."""
         return wecom.apply_contact_change(self, change, meta)
+
+    def apply_group_change(self, change: groups.GroupChange, meta: Meta) -> InboxOutcome:
+        """One change_external_chat callback (客户群): recorded once, never undoing a newer
+        fact, never reviving a dismissed group."""
+        return groups.apply_group_change(self, change, meta)
+
+    def apply_tag_change(self, change: corp_tags.TagChange, meta: Meta) -> InboxOutcome:
+        """One change_external_tag callback (企业客户标签): kept on record once, in order."""
+        return corp_tags.apply_tag_change(self, change, meta)
 
     # --- Official Account (公众号) ------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from domain.customers.aggregates import Customer, normalise_identity
+from domain.customers.privacy import restricted_receipt
 from domain.inbox import InboxOutcome, InboxReceipt
 from domain.shared import ConcurrentUpdate, Conflict, InvalidInput, Meta
 
@@ -42,6 +43,8 @@ def apply_fan_event(app: CustomersApp, fan: FanEvent, meta: Meta) -> InboxOutcom
 def _apply_once(app: CustomersApp, fan: FanEvent, meta: Meta) -> InboxOutcome:
     identities = {"openid": fan.openid, **({"unionid": fan.unionid} if fan.unionid else {})}
     customer = app._find_customer(identities)  # a known unionid finds the WeCom-side customer
+    if customer is not None and customer.erasure is not None:
+        return restricted_receipt(app, "wechat_oa", fan.digest, fan.event, customer, meta)
     code = app.code_for_state(fan.scene)
     to_save: list[Any] = []
     new_customer = customer is None

@@ -83,3 +83,19 @@ def require(fields: dict[str, Any], name: str) -> str:
     if not value:
         raise MalformedCallback(f"{name} is missing", field=name)
     return str(value)
+
+
+def xml_items(text: str | bytes, name: str) -> list[str]:
+    """The `<Item>`s of one list element (MemChangeList), in order. WeCom sent such lists
+    as one comma-separated text before it nested them, so a flat text is split instead."""
+    try:
+        root = SafeXML.fromstring(text)
+    except (SafeXML.ParseError, DefusedXmlException) as exc:
+        raise MalformedCallback(f"the body is not acceptable XML: {type(exc).__name__}") from None
+    element = root.find(name)
+    if element is None:
+        return []
+    items = [(item.text or "").strip() for item in element.findall("Item")]
+    if not items:
+        items = (element.text or "").split(",")
+    return [item.strip() for item in items if item.strip()]

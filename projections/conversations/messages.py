@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from domain.conversations.aggregates import ArchivedMessage
+from domain.customers.aggregates import Customer
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
 from projections.base import Projection, handles, select
@@ -16,13 +17,22 @@ from projections.base import Projection, handles, select
 
 class Messages(Projection):
     name = "conversations"
-    tables = ("conversations_participants", "conversations_messages")
+    schema_version = 2  # 2: restriction (a data subject's erasure request)
+    tables = (
+        "conversations_restrictions",
+        "conversations_participants",
+        "conversations_messages",
+    )
     ddl = (
         "CREATE TABLE IF NOT EXISTS conversations_messages ("
         " message_id TEXT PRIMARY KEY, msgid TEXT NOT NULL, seq BIGINT, action TEXT NOT NULL,"
         " sender TEXT NOT NULL, recipients TEXT NOT NULL, room_id TEXT NOT NULL,"
         " sent_at TEXT NOT NULL, msgtype TEXT NOT NULL, subject TEXT NOT NULL,"
-        " sealed TEXT NOT NULL, recalled_at TEXT, position BIGINT NOT NULL)",
+        " sealed TEXT NOT NULL, recalled_at TEXT, position BIGINT NOT NULL, restriction TEXT)",
+        "CREATE INDEX IF NOT EXISTS conversations_messages_subject"
+        " ON conversations_messages (subject)",
+        "CREATE TABLE IF NOT EXISTS conversations_restrictions ("
+        " subject TEXT PRIMARY KEY, status TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS conversations_messages_room"
         " ON conversations_messages (room_id, sent_at)",
         "CREATE INDEX IF NOT EXISTS conversations_messages_sent"
@@ -38,8 +48,9 @@ class Messages(Projection):
         sent_at = sortable_time(d["sent_at"])
         cur.execute(
             "INSERT INTO conversations_messages (message_id, msgid, seq, action, sender,"
-            " recipients, room_id, sent_at, msgtype, subject, sealed, position)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " recipients, room_id, sent_at, msgtype, subject, sealed, position, restriction)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
+            " (SELECT status FROM conversations_restrictions WHERE subject = ?))",
             (
                 e.originator_id,
                 d["msgid"],
@@ -53,6 +64,7 @@ class Messages(Projection):
                 d["subject"],
                 d["sealed"],
                 e.position,
+                d["subject"],
             ),
         )
         for participant in {d["sender"], *d["recipients"]}:
@@ -70,9 +82,25 @@ class Messages(Projection):
         )
 
 
+    @handles(Customer, "ErasureRequested", "Erased")
+    def _restricted(self, e: EventRecord, cur: Any) -> None:
+        """The customer's conversations leave every list at once; they stay stored."""
+        status = "erased" if e.name == "CustomerErased" else "restricted"
+        for subject in e.data["subjects"]:
+            cur.execute(
+                "INSERT INTO conversations_restrictions (subject, status) VALUES (?, ?)"
+                " ON CONFLICT (subject) DO UPDATE SET status = excluded.status",
+                (subject, status),
+            )
+            cur.execute(
+                "UPDATE conversations_messages SET restriction = ? WHERE subject = ?",
+                (status, subject),
+            )
+
+
 COLUMNS = (
     "message_id, msgid, seq, action, sender, recipients, room_id, sent_at, msgtype,"
-    " subject, sealed, recalled_at"
+    " subject, sealed, recalled_at, restriction"
 )
 
 
@@ -84,12 +112,13 @@ def find_messages(
     since: str | None = None,
     until: str | None = None,
     also: tuple[str, list[object]] | None = None,
+    include_restricted: bool = False,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Messages in time order, by any of the participants (ids as WeCom knows them). `also`
     is one more condition from another read model (the search index's candidates)."""
-    where: list[str] = []
+    where: list[str] = [] if include_restricted else ["restriction IS NULL"]
     params: list[object] = []
     if also is not None:
         where.append(also[0])

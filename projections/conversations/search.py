@@ -19,6 +19,7 @@ import orjson
 
 from domain.conversations.aggregates import ArchivedMessage
 from domain.conversations.compliance import normalise, text_of
+from domain.customers.aggregates import Customer
 from domain.shared import InvalidInput, derived_id
 from infra.events import EventRecord
 from projections.base import Projection, handles
@@ -77,8 +78,10 @@ class Search(Projection):
                 [(t, e.originator_id) for t in terms],
             )
 
-    def forget_subjects(self, cur: Any, subjects: list[str]) -> None:
-        """An erased data subject: its messages are no longer findable by their words."""
+    @handles(Customer, "Erased")
+    def _erased(self, e: EventRecord, cur: Any) -> None:
+        """An erased data subject's messages are no longer findable by their words."""
+        subjects = e.data["subjects"]
         if not subjects:
             return
         marks = ",".join("?" * len(subjects))
@@ -87,6 +90,7 @@ class Search(Projection):
             f" (SELECT message_id FROM search_documents WHERE subject IN ({marks}))",
             subjects,
         )
+        cur.execute(f"DELETE FROM search_documents WHERE subject IN ({marks})", subjects)
 
 
 def keyword_filter(vault: TermSource, keyword: str) -> tuple[str, list[object], str]:

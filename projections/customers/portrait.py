@@ -14,6 +14,7 @@ from projections.base import Projection, handles
 
 class Portrait(Projection):
     name = "portrait"
+    schema_version = 2  # 2: status (active, restricted, erased)
     tables = (
         "portrait_subscriptions",
         "portrait_contacts",
@@ -26,7 +27,7 @@ class Portrait(Projection):
         "CREATE TABLE IF NOT EXISTS portrait_customers ("
         " customer_id TEXT PRIMARY KEY, owner TEXT, source_channel_code TEXT,"
         " added_at TEXT NOT NULL, last_activity_at TEXT NOT NULL, version BIGINT NOT NULL,"
-        " added_position BIGINT NOT NULL)",
+        " added_position BIGINT NOT NULL, status TEXT NOT NULL DEFAULT 'active')",
         "CREATE INDEX IF NOT EXISTS portrait_customers_owner ON portrait_customers (owner)",
         "CREATE INDEX IF NOT EXISTS portrait_customers_code"
         " ON portrait_customers (source_channel_code)",
@@ -175,7 +176,9 @@ class Portrait(Projection):
     def _unsubscribed(self, e: EventRecord, cur: Any) -> None:
         self._relationship(e, cur, "portrait_subscriptions", e.data["app_id"], "unsubscribed", None)
 
-    @handles(Customer, "ContactEdited", "TransferFailed")
+    @handles(
+        Customer, "ContactEdited", "TransferFailed", "WelcomeMessageSent", "WelcomeMessageFailed"
+    )
     def _noted(self, e: EventRecord, cur: Any) -> None:
         self._touch(e, cur)
 
@@ -188,19 +191,51 @@ class Portrait(Projection):
         )
         self._timeline(customer_id, e, cur)
 
+    # --- queries ---------------------------------------------------------------------------------
 
-# --- queries ---------------------------------------------------------------------------------
+    # --- erasure: restricted at once, then nothing personal left once erased --------------
+
+    @handles(Customer, "ErasureRequested")
+    def _erasure_requested(self, e: EventRecord, cur: Any) -> None:
+        cur.execute(
+            "UPDATE portrait_customers SET status = 'restricted' WHERE customer_id = ?",
+            (e.originator_id,),
+        )
+        self._touch(e, cur)
+
+    @handles(Customer, "ErasureDeferred", "LegalHoldPlaced", "LegalHoldReleased")
+    def _erasure_noted(self, e: EventRecord, cur: Any) -> None:
+        self._touch(e, cur)
+
+    @handles(Customer, "Erased")
+    def _erased(self, e: EventRecord, cur: Any) -> None:
+        for table in self.tables[:-1]:  # every child table: identities, tags, timeline, ...
+            cur.execute(f"DELETE FROM {table} WHERE customer_id = ?", (e.originator_id,))
+        cur.execute(
+            "UPDATE portrait_customers SET status = 'erased' WHERE customer_id = ?",
+            (e.originator_id,),
+        )
+        self._touch(e, cur)
+
+
+def customer_status(db: Database, customer_id: str) -> str | None:
+    rows = db.query("SELECT status FROM portrait_customers WHERE customer_id = ?", (customer_id,))
+    return rows[0][0] if rows else None
 
 
 def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
+    """The whole portrait of an active customer; for one restricted or erased at their
+    request, only who owned them and that status."""
     rows = db.query(
-        "SELECT customer_id, owner, source_channel_code, added_at, last_activity_at, version"
-        " FROM portrait_customers WHERE customer_id = ?",
+        "SELECT customer_id, owner, source_channel_code, added_at, last_activity_at, version,"
+        " status FROM portrait_customers WHERE customer_id = ?",
         (customer_id,),
     )
     if not rows:
         return None
     r = rows[0]
+    if r[6] != "active":
+        return {"id": r[0], "owner": r[1], "status": r[6], "version": int(r[5])}
     identities = db.query(
         "SELECT kind, value FROM portrait_identities WHERE customer_id = ? ORDER BY kind, value",
         (customer_id,),
@@ -225,6 +260,7 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
     )
     return {
         "id": r[0],
+        "status": r[6],
         "owner": r[1],
         "source_channel_code": r[2],
         "added_at": r[3],
@@ -274,7 +310,7 @@ def list_customers(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Customers in the order they were added, keyset-paged by `after` (a position)."""
-    where = ["c.added_position > ?"]
+    where = ["c.added_position > ?", "c.status = 'active'"]  # the restricted are hidden
     params: list[Any] = [after]
     if tag is not None:
         where.append(

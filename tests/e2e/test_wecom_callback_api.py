@@ -120,7 +120,11 @@ def test_a_contact_added_through_a_code_attributes_the_customer_to_it(wecom: Api
         }
     ]
     timeline = portrait["timeline"]
-    assert [t["event"] for t in timeline] == ["CustomerAdded", "CustomerContactAdded"]
+    assert [t["event"] for t in timeline] == [
+        "CustomerAdded",
+        "CustomerContactAdded",
+        "CustomerWelcomeMessageSent",  # the code's welcome, with the add's WelcomeCode
+    ]
     assert {t["actor"] for t in timeline} == {"integration:wecom"}
     assert {t["source"] for t in timeline} == {"wecom"}
     stats = wecom.admin.get(
@@ -233,15 +237,15 @@ def test_xml_entity_expansion_is_refused(wecom: Api) -> None:
 def test_callbacks_scrm_does_not_act_on_yet_are_kept_once_on_record(wecom: Api) -> None:
     inner = (
         f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><CreateTime>{int(time.time())}"
-        "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_chat]]>"
-        "</Event><ChatId><![CDATA[wrOgAAAA]]></ChatId><ChangeType><![CDATA[create]]></ChangeType>"
-        "</xml>"
+        "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]>"
+        "</Event><ChangeType><![CDATA[create_user]]></ChangeType>"
+        "<UserID><![CDATA[new.hire]]></UserID></xml>"
     )
     assert signed_post(wecom, inner).status_code == 200
     assert signed_post(wecom, inner).status_code == 200
     receipts = [r for r in wecom.container.read_log(0, 1000) if r.name == "InboxReceiptReceived"]
     assert [(r.data["kind"], r.data["outcome"]) for r in receipts] == [
-        ("event:change_external_chat:create", "received: not acted on")
+        ("event:change_contact:create_user", "received: not acted on")
     ]
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from infra.bootstrap import Container
+from domain.customers import privacy
+from domain.customers.groups import GroupChange
+from infra.bootstrap import Container, bootstrap
+from infra.settings import Settings
 from projections.engine import NotCaughtUp
 from tests.factories import meta
-from tests.unit.world import World, dump, embedded_only, project
+from tests.unit.world import T0, World, dump, embedded_only, project
 
 READ_MODELS = [
     "staff",
@@ -17,6 +22,8 @@ READ_MODELS = [
     "compliance",
     "archive_access",
     "search",
+    "groups",
+    "privacy",
 ]
 ARCHIVE: list[object] = [
     {
@@ -118,7 +125,21 @@ def test_a_failing_batch_leaves_rows_and_position_as_they_were(container: Contai
 
 @pytest.mark.parametrize("name", READ_MODELS)
 def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: str) -> None:
-    World(container.customers)
+    world = World(container.customers)
+    app = container.customers
+    privacy.set_retention_policy(
+        app, industry="finance", communications_years=None, effective_from=T0, meta=meta()
+    )
+    privacy.place_legal_hold(app, world.c4, case_reference="c-1", authority="court", meta=meta())
+    for customer in (world.c3, world.c4):  # c3 is erased at once, c4 waits for its hold
+        privacy.request_erasure(
+            app,
+            customer,
+            received_via="email",
+            now=T0 + timedelta(days=1),
+            last_contact=lambda subjects: None,
+            meta=meta(),
+        )
     container.conversations.install_shipped_packs(meta())
     container.conversations.ingest(ARCHIVE, meta())  # so that every read model has rows
     container.conversations.record_access(
@@ -129,6 +150,15 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
         message_ids=["m1"],
         meta=meta(),
     )
+    for change_type, detail, members in [
+        ("create", None, ()),
+        ("update", "add_member", ("v1", "v2", "a")),
+        ("update", "del_member", ("v2",)),
+    ]:
+        container.customers.apply_group_change(
+            GroupChange(change_type, "wrGroup", f"{change_type}:{detail}", detail, members=members),
+            meta(source="wecom"),
+        )
     project(container)
     live, positions = dump(container, name), container.engine.positions()
 
@@ -185,3 +215,22 @@ def test_a_statement_failing_inside_a_batch_rolls_the_whole_batch_back(
     assert dumps(container) == before
     assert container.engine.positions() == positions
     assert container.engine.apply_batch(records) == len(READ_MODELS) * (len(records) - 5)
+
+
+def test_a_read_model_whose_shape_changed_is_replayed_from_the_log_on_start(
+    container: Container, settings: Settings
+) -> None:
+    World(container.customers)
+    project(container)
+    live = dump(container, "portrait")
+    with container.read_db.transaction() as cur:  # as a release before `status` left it
+        cur.execute("DROP TABLE portrait_customers")
+        cur.execute("CREATE TABLE portrait_customers (customer_id TEXT PRIMARY KEY)")
+        cur.execute("UPDATE projection_schemas SET position = 1 WHERE name = 'portrait'")
+    again = bootstrap(settings)
+    try:
+        assert again.engine.stale == []
+        assert dump(again, "portrait") == live
+        assert again.engine.positions()["portrait"] == container.head()
+    finally:
+        again.close()

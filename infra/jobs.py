@@ -1,0 +1,105 @@
+"""Scheduled processes, and the thread that runs them inside `scrm serve`.
+
+Each job is idempotent, so several API processes may run it, and a crash mid-run is finished
+by the next run: the domain's version checks decide, never the timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.customers import privacy
+from domain.shared import DomainError, Meta
+from projections.customers.privacy import last_contact, list_erasures
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Container
+
+log = logging.getLogger("scrm.jobs")
+
+
+def last_contact_reader(c: Container) -> privacy.LastContact:
+    """When the archive last holds a message with a customer (for retention periods)."""
+
+    def read(subjects: list[str]) -> datetime | None:
+        found = last_contact(c.read_db, subjects)
+        return datetime.fromisoformat(found.replace("Z", "+00:00")) if found else None
+
+    return read
+
+
+def scheduler_meta(process: str, now: datetime) -> Meta:
+    run = uuid.uuid4().hex
+    return Meta(
+        occurred_at=now,
+        actor=f"system:{process}",
+        source="scheduler",
+        correlation_id=run,
+        causation_id=f"schedule:{process}:{run}",
+    )
+
+
+@dataclass
+class PrivacyRun:
+    erased: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    keys_destroyed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def apply_erasures(c: Container, now: datetime | None = None) -> PrivacyRun:
+    """Every waiting erasure whose retention period ended and whose holds were released is
+    carried out; erased customers whose keys a crash left behind lose them now."""
+    now = now or datetime.now(UTC)
+    meta = scheduler_meta("privacy", now)
+    reader = last_contact_reader(c)
+    run = PrivacyRun()
+    for item in list_erasures(c.read_db, limit=100_000):
+        customer_id = UUID(item["customer_id"])
+        if item["status"] == "erased":
+            keys = {UUID(k) for k in item["key_ids"]}
+            if not c.vault.alive(keys):
+                continue
+        try:
+            outcome = privacy.decide_erasure(
+                c.customers, customer_id, now=now, last_contact=reader, meta=meta
+            )
+        except DomainError as exc:  # one customer's trouble does not stop the others
+            run.failed[str(customer_id)] = exc.code
+            continue
+        run.keys_destroyed += outcome.destroyed
+        (run.erased if outcome.status == "erased" else run.waiting).append(str(customer_id))
+    return run
+
+
+class Scheduler:
+    """Runs jobs every `interval` seconds on a daemon thread until stopped."""
+
+    def __init__(self, jobs: list[tuple[str, Callable[[], object]]], interval: float):
+        self.jobs = jobs
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scrm-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            for name, job in self.jobs:
+                try:
+                    job()
+                except Exception:  # keep the schedule alive; the next tick retries
+                    log.exception("scheduled job %s failed", name)
