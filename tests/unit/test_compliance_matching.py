@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import unicodedata
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.conversations.compliance import SHIPPED_PACKS, Matcher, Rule, normalise
@@ -58,3 +60,23 @@ def test_a_word_with_separators_inside_any_text_is_always_found(
 
 def test_normalise_keeps_letters_and_digits_only() -> None:
     assert normalise("保-本 ＡＢＣ，123！") == "保本abc123"
+
+
+def _reference_normalise(text: str) -> str:
+    """The definition, written the slow and obvious way."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),  # anything at all
+            st.sampled_from("保本稳赚，。？！ＡＢｃ１２　－・%①㍿ﬁßİ\u0301\u3000"),
+        ),
+        max_size=60,
+    )
+)
+def test_the_fast_normalisation_equals_its_definition(text: str) -> None:
+    assert normalise(text) == _reference_normalise(text)
