@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
@@ -18,7 +18,7 @@ from infra.events import sortable_time
 from projections.conversations.access_log import list_reads
 from projections.conversations.messages import find_messages
 from projections.conversations.search import contains, keyword_filter
-from projections.customers.portrait import get_portrait, owner_department
+from projections.customers.portrait import customers_of, get_portrait, owner_department
 from projections.customers.privacy import list_erasures
 
 router = APIRouter(tags=["conversations"])
@@ -203,6 +203,59 @@ def _iso(value: datetime | None, field: str) -> str | None:
     if value.tzinfo is None:
         raise InvalidInput("times must include a timezone", field=field)
     return sortable_time(value)
+
+
+@router.get("/v1/conversations/messages/{msgid}", dependencies=[ReadYourWrites])
+def one_message(
+    msgid: Annotated[str, Path(min_length=1, max_length=128)],
+    c: ContainerDep,
+    scope: CurrentScope,
+    meta: CommandMeta,
+    purpose: Annotated[
+        str,
+        Query(min_length=4, max_length=200, description="why the archive is read; it is recorded"),
+    ],
+) -> object:
+    """One archived message, for whoever may read the conversation it belongs to: staff for
+    their own customers, managers their department's, admins and auditors any (groups too)."""
+    if scope.role == "regulator":
+        raise Forbidden("regulators receive exports only")
+    found = find_messages(c.read_db, msgid=msgid, include_restricted=True, limit=1)
+    if not found:
+        raise NotFound("no archived message with this msgid")
+    message = found[0]
+    if scope.role not in ("admin", "auditor"):
+        if message["room_id"]:
+            raise Forbidden("group archives are read by admins and auditors")
+        owners = customers_of(c.read_db, [message["sender"], *message["recipients"]])
+        if not owners:
+            raise Forbidden("this message is not with one of your customers")
+        refused: Forbidden | None = None
+        for owner in owners:
+            dept = owner_department(c.read_db, owner) if scope.role == "manager" else None
+            try:
+                scope.check_customer(owner, dept)
+                refused = None
+                break
+            except Forbidden as exc:
+                refused = exc
+        if refused is not None:
+            raise refused
+    if message["restriction"] is not None and scope.role != "auditor":
+        raise Gone(
+            f"this customer's data is {message['restriction']} at their request",
+            code=f"customer_{message['restriction']}",
+        )
+    position = c.conversations.record_access(
+        reader=scope.actor,
+        role=scope.role,
+        purpose=purpose,
+        query={"msgid": msgid},
+        message_ids=[msgid],
+        meta=meta,
+    )
+    (payload,) = _unseal(c, [message])
+    return {**_present(message, payload), "access_position": position}
 
 
 @router.get("/v1/audit/archive-access", dependencies=[ReadYourWrites])

@@ -81,7 +81,6 @@ class Messages(Projection):
             (e.occurred_at, e.originator_id),
         )
 
-
     @handles(Customer, "ErasureRequested", "Erased")
     def _restricted(self, e: EventRecord, cur: Any) -> None:
         """The customer's conversations leave every list at once; they stay stored."""
@@ -109,6 +108,7 @@ def find_messages(
     *,
     participants: list[str] | None = None,
     room_id: str | None = None,
+    msgid: str | None = None,
     since: str | None = None,
     until: str | None = None,
     also: tuple[str, list[object]] | None = None,
@@ -135,6 +135,9 @@ def find_messages(
     if room_id is not None:
         where.append("room_id = ?")
         params.append(room_id)
+    if msgid is not None:
+        where.append("msgid = ?")
+        params.append(msgid)
     if since is not None:
         where.append("sent_at >= ?")
         params.append(since)

@@ -292,6 +292,20 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
     }
 
 
+def customers_of(db: Database, wecom_ids: list[str]) -> list[str | None]:
+    """The owners of the customers known by any of these WeCom external ids."""
+    if not wecom_ids:
+        return []
+    marks = ",".join("?" * len(wecom_ids))
+    rows = db.query(
+        "SELECT c.owner FROM portrait_customers c JOIN portrait_identities i"
+        " ON i.customer_id = c.customer_id WHERE i.kind = 'wecom_external_userid'"
+        f" AND i.value IN ({marks})",
+        wecom_ids,
+    )
+    return [r[0] for r in rows]
+
+
 def owner_department(db: Database, owner: str | None) -> str | None:
     if owner is None:
         return None

@@ -297,3 +297,34 @@ def test_auditors_see_who_read_what_and_why(archive: Api) -> None:
     ]
     assert [e["query"] for e in by_zhang] == [{"customer_id": mine}]
     assert zhang.get("/v1/audit/archive-access").status_code == 403
+
+
+def one(client: Any, msgid: str, purpose: str = "核对客户投诉") -> Any:
+    return client.get(f"/v1/conversations/messages/{msgid}", params={"purpose": purpose})
+
+
+def test_one_message_is_read_by_those_entitled_and_the_read_is_recorded(archive: Api) -> None:
+    archive.container.start_follower().catch_up()
+    zhang, li = archive.as_staff("zhang.wei"), archive.as_staff("li.na")
+    expected = [
+        (zhang, "msg-2", 200),  # a message from zhang.wei's customer
+        (zhang, "msg-4", 403),  # li.na's customer
+        (li, "msg-4", 200),
+        (archive.as_manager("east"), "msg-1", 200),
+        (archive.as_manager("west"), "msg-1", 403),
+        (archive.as_role("auditor"), "msg-4", 200),
+        (archive.as_role("regulator"), "msg-1", 403),
+        (archive.admin, "no-such-msg", 404),
+    ]
+    for client, msgid, status in expected:
+        head = archive.container.head()
+        r = one(client, msgid)
+        assert r.status_code == status, (msgid, r.text)
+        assert archive.container.head() == head + (1 if status == 200 else 0)
+    r = one(zhang, "msg-2")
+    assert r.json()["content"] == {"text": {"content": "真的稳赚吗？"}}
+    access = [e for e in archive.container.read_log(0, 10_000) if e.name == "ArchiveAccessed"]
+    assert access[-1].data["message_ids"] == ["msg-2"]
+    assert access[-1].data["query"] == {"msgid": "msg-2"}
+    r = one(zhang, "msg-2", purpose="")
+    assert r.status_code == 422 and r.json()["field"] == "purpose"

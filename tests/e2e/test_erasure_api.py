@@ -311,3 +311,14 @@ def test_archive_records_arriving_after_erasure_are_stored_without_content(
     caught_up(archive)
     items = read(archive.as_role("auditor"), customer_id=mine).json()["items"]
     assert items[-1]["msgid"] == "late-9" and items[-1]["content"] == "[erased]"
+
+
+def test_one_message_of_an_erased_customer_reads_as_erased(archive: Api) -> None:  # noqa: F811
+    mine = customer_id(archive, CUSTOMER_EXT)
+    assert erase(archive, mine).json()["status"] == "erased"
+    caught_up(archive)
+    params = {"purpose": "监管抽查核对"}
+    r = archive.as_role("auditor").get("/v1/conversations/messages/msg-2", params=params)
+    assert r.status_code == 200 and r.json()["content"] == "[erased]"
+    r = archive.admin.get("/v1/conversations/messages/msg-2", params=params)
+    assert r.status_code == 410 and r.json()["error"] == "customer_erased"
