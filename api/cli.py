@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+import uuid
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
@@ -409,6 +410,94 @@ def privacy_run() -> None:
         typer.echo(f"failed {customer_id}: {code}", err=True)
     if run.failed:
         raise typer.Exit(1)
+
+
+orders_app = typer.Typer(help="E-commerce orders from the five platforms", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+
+
+@orders_app.command("import")
+def orders_import(
+    platform: Annotated[
+        Literal["taobao", "jd", "pdd", "douyin", "youzan"], typer.Argument(help="whose payloads")
+    ],
+    file: Annotated[Path, typer.Argument(help="JSON Lines: one platform order payload a line")],
+    batch: Annotated[int, typer.Option(min=1, max=2000, help="orders per transaction")] = 500,
+) -> None:
+    """Bulk import of order payloads as the platform's API returns them (e.g. a backfill),
+    one transaction per batch; importing a file again changes nothing."""
+    import orjson
+
+    from domain.shared import InvalidInput
+
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a file", param_hint="FILE")
+    c = _container()
+    run = str(uuid.uuid4())
+    totals = {"applied": 0, "stale": 0, "duplicate": 0}
+    batches = 0
+    try:
+        with file.open("rb") as lines:
+            chunk: list[object] = []
+            first_line = 1
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        chunk.append(orjson.loads(line))
+                    except orjson.JSONDecodeError:
+                        typer.echo(
+                            f"line {number} is not JSON; batches before line {first_line}"
+                            " are recorded, nothing after",
+                            err=True,
+                        )
+                        raise typer.Exit(1) from None
+                if len(chunk) == batch:
+                    _import_chunk(c, platform, chunk, first_line, run, totals)
+                    batches += 1
+                    chunk, first_line = [], number + 1
+            if chunk:
+                _import_chunk(c, platform, chunk, first_line, run, totals)
+                batches += 1
+    except InvalidInput as exc:
+        typer.echo(f"refused: {exc.detail} (field {exc.field})", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        c.close()
+    typer.echo(
+        f"batches {batches}, applied {totals['applied']}, stale {totals['stale']},"
+        f" duplicates {totals['duplicate']}"
+    )
+
+
+def _import_chunk(
+    c: Container,
+    platform: str,
+    chunk: list[object],
+    first_line: int,
+    run: str,
+    totals: dict[str, int],
+) -> None:
+    from datetime import UTC, datetime
+
+    from api.routes.orders import snapshots
+    from domain.shared import InvalidInput, Meta
+
+    try:
+        items = snapshots(platform, chunk)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"{exc.detail} (the batch starting at line {first_line})", field=exc.field
+        ) from None
+    meta = Meta(
+        occurred_at=datetime.now(UTC),
+        actor="system:orders-import",
+        source=platform,
+        correlation_id=run,
+        causation_id=f"cli:orders import {platform}:{first_line}",
+    )
+    result = c.orders.receive_batch(items, meta)
+    for outcome in totals:
+        totals[outcome] += result.count(outcome)
 
 
 def main() -> None:

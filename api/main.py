@@ -17,6 +17,7 @@ from api.routes import (
     customers,
     dashboards,
     groups,
+    orders,
     privacy,
     staff,
     system,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         conversations,
         compliance,
         privacy,
+        orders,
     ):
         app.include_router(module.router)
     return app

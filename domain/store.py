@@ -11,6 +11,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
+    InfrastructureFactory,
     InterfaceError,
     JSONTranscoder,
     OperationalError,
@@ -18,7 +19,7 @@ from eventsourcing.persistence import (
     Transcoder,
     Transcoding,
 )
-from eventsourcing.utils import retry
+from eventsourcing.utils import Environment, retry
 
 from domain.inbox import InboxOutcome, InboxReceipt
 from domain.shared import ConcurrentUpdate, Meta, NotFound
@@ -59,9 +60,26 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
         super().__init_subclass__(**kwargs)
         cls.name = ScrmApplication.name
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(
+        self, env: dict[str, str] | None = None, *, share_with: ScrmApplication | None = None
+    ):
+        # Every context appends to the one log, so one process needs one connection pool:
+        # an application built `share_with` another uses that one's infrastructure.
+        self._shared_factory = share_with.factory if share_with is not None else None
         super().__init__(env)
         self.on_recorded: list[Callable[[int], None]] = []
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:  # type: ignore[type-arg]
+        if self._shared_factory is not None:
+            return self._shared_factory
+        return super().construct_factory(env)
+
+    def close(self) -> None:
+        """The application that made the infrastructure closes it; the others leave it."""
+        if self._shared_factory is None:
+            super().close()
+        else:
+            self.closing.set()
 
     def construct_transcoder(self) -> Transcoder:
         """eventsourcing's JSON transcoder, encoding through orjson (domain/transcoding.py:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from domain.conversations.application import ConversationsApp
 from domain.customers.application import CustomersApp
+from domain.orders.application import OrdersApp
 from infra.crypto import Vault
 from infra.db import Database, schema_lock
 from infra.events import EventRecord, to_record
@@ -37,6 +38,7 @@ class Container:
     settings: Settings
     customers: CustomersApp
     conversations: ConversationsApp
+    orders: OrdersApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -120,8 +122,9 @@ class Container:
     def close(self) -> None:
         if self.follower is not None:
             self.follower.stop()
-        self.customers.close()
         self.conversations.close()
+        self.orders.close()
+        self.customers.close()  # last: its infrastructure is the one they share
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
         self.read_db.close()
@@ -144,7 +147,10 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         customers = CustomersApp(
             vault, locks, env=settings.event_store_env(), welcome_sender=RecordingWelcomeSender()
         )
-        conversations = ConversationsApp(vault, env=settings.event_store_env())
+        conversations = ConversationsApp(
+            vault, env=settings.event_store_env(), share_with=customers
+        )
+        orders = OrdersApp(vault, env=settings.event_store_env(), share_with=customers)
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
             projection.bind(vault)
@@ -154,6 +160,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     appended = Counter("scrm_events_appended", "Events appended by this process", registry=registry)
     customers.on_recorded.append(appended.inc)
     conversations.on_recorded.append(appended.inc)
+    orders.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -163,6 +170,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         settings=settings,
         customers=customers,
         conversations=conversations,
+        orders=orders,
         read_db=read_db,
         key_db=key_db,
         vault=vault,

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Official Account (公众号) callback, plain mode.
     oa_token: str | None = Field(default=None, repr=False)
     oa_app_id: str | None = None
+    # Order push signatures (infra/orders/signatures.py); unset = those pushes are refused.
+    douyin_app_key: str | None = None
+    douyin_app_secret: str | None = Field(default=None, repr=False)
+    youzan_client_id: str | None = None
+    youzan_client_secret: str | None = Field(default=None, repr=False)
     callback_window_seconds: int = 300  # timestamps further off, or nonces seen within, are 401
     # How often `scrm serve` runs its scheduled processes (due erasures); 0 turns them off
     # (then run `scrm privacy run` from cron instead).
@@ -45,6 +50,10 @@ class Settings(BaseSettings):
         "wecom_corp_id",
         "oa_token",
         "oa_app_id",
+        "douyin_app_key",
+        "douyin_app_secret",
+        "youzan_client_id",
+        "youzan_client_secret",
         mode="before",
     )
     @classmethod

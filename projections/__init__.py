@@ -22,6 +22,7 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.customers.portrait import Portrait
     from projections.customers.privacy import Privacy
     from projections.customers.staff import StaffDirectory
+    from projections.orders.orders import Orders
 
     return [
         StaffDirectory(),
@@ -33,4 +34,5 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Search(vault),
         Groups(),
         Privacy(),
+        Orders(),
     ]

@@ -195,8 +195,14 @@ class _Batch:
 
 
 class ConversationsApp(ScrmApplication):
-    def __init__(self, vault: PersonalDataVault, env: dict[str, str] | None = None):
-        super().__init__(env)
+    def __init__(
+        self,
+        vault: PersonalDataVault,
+        env: dict[str, str] | None = None,
+        *,
+        share_with: ScrmApplication | None = None,
+    ):
+        super().__init__(env, share_with=share_with)
         self.vault = vault
         self._matcher: tuple[tuple[tuple[str, int], ...], Matcher] | None = None
 

@@ -8,6 +8,7 @@ import pytest
 
 from domain.customers import privacy
 from domain.customers.groups import GroupChange
+from domain.orders.model import OrderLine, OrderSnapshot, Receiver, Refund
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from projections.engine import NotCaughtUp
@@ -24,7 +25,25 @@ READ_MODELS = [
     "search",
     "groups",
     "privacy",
+    "orders",
 ]
+A_TMALL_ORDER = OrderSnapshot(
+    platform="taobao",
+    trade_id="2088000000001",
+    shop_id="shop-1",
+    buyer_id="AAHk5d-buyer",
+    status="shipped",
+    placed_at=T0,
+    lines=(OrderLine("o1", "sku-1", "智能门锁", 2, 100_000, 180_000, 20_000, "locks"),),
+    total=200_000,
+    discount=20_000,
+    freight=0,
+    payable=180_000,
+    paid_at=T0 + timedelta(minutes=5),
+    shipped_at=T0 + timedelta(days=1),
+    receiver=Receiver("张三", "13800138000", "文三路1号", "浙江省", "杭州市", "西湖区"),
+    refunds=(Refund("r-1", 90_000, "o1", T0 + timedelta(days=2)),),
+)
 ARCHIVE: list[object] = [
     {
         "seq": 1,
@@ -127,6 +146,7 @@ def test_a_failing_batch_leaves_rows_and_position_as_they_were(container: Contai
 def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: str) -> None:
     world = World(container.customers)
     app = container.customers
+    container.orders.receive(A_TMALL_ORDER, "digest-1", meta(source="taobao"))
     privacy.set_retention_policy(
         app, industry="finance", communications_years=None, effective_from=T0, meta=meta()
     )

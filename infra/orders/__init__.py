@@ -1,0 +1,1 @@
+"""Order ingestion plumbing: push signatures and push envelopes (signatures.py)."""

@@ -1,0 +1,243 @@
+"""Orders as the platforms reported them: one row per main order, its lines and refunds.
+The receiver stays sealed; amounts are fen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.orders.aggregates import Order
+from infra.db import Database
+from infra.events import EventRecord, sortable_time
+from projections.base import Projection, handles, select
+
+
+class Orders(Projection):
+    name = "orders"
+    tables = ("orders_refunds", "orders_lines", "orders_orders")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS orders_orders ("
+        " order_id TEXT PRIMARY KEY, platform TEXT NOT NULL, trade_id TEXT NOT NULL,"
+        " shop_id TEXT NOT NULL, buyer_kind TEXT NOT NULL, buyer_id TEXT NOT NULL,"
+        " unionid TEXT, phone_index TEXT, status TEXT NOT NULL, total BIGINT NOT NULL,"
+        " discount BIGINT NOT NULL, freight BIGINT NOT NULL, payable BIGINT NOT NULL,"
+        " refunded BIGINT NOT NULL DEFAULT 0, province TEXT NOT NULL, city TEXT NOT NULL,"
+        " district TEXT NOT NULL, group_id TEXT, subject TEXT NOT NULL, sealed_receiver TEXT,"
+        " placed_at TEXT NOT NULL, paid_at TEXT, shipped_at TEXT, completed_at TEXT,"
+        " cancelled_at TEXT, cancel_reason TEXT, carrier TEXT, tracking_no TEXT,"
+        " version BIGINT NOT NULL, position BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS orders_orders_buyer ON orders_orders (buyer_id)",
+        "CREATE INDEX IF NOT EXISTS orders_orders_placed ON orders_orders (placed_at)",
+        "CREATE TABLE IF NOT EXISTS orders_lines ("
+        " order_id TEXT NOT NULL, line_id TEXT NOT NULL, sku TEXT NOT NULL, title TEXT NOT NULL,"
+        " quantity BIGINT NOT NULL, unit_price BIGINT NOT NULL, paid BIGINT NOT NULL,"
+        " discount BIGINT NOT NULL, category TEXT, PRIMARY KEY (order_id, line_id))",
+        "CREATE TABLE IF NOT EXISTS orders_refunds ("
+        " order_id TEXT NOT NULL, refund_id TEXT NOT NULL, line_id TEXT,"
+        " amount BIGINT NOT NULL, full_refund BIGINT NOT NULL, refunded_at TEXT NOT NULL,"
+        " PRIMARY KEY (order_id, refund_id))",
+    )
+
+    @handles(Order, "Placed")
+    def _placed(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        a, r, b = d["amounts"], d["region"], d["buyer"]
+        cur.execute(
+            "INSERT INTO orders_orders (order_id, platform, trade_id, shop_id, buyer_kind,"
+            " buyer_id, unionid, phone_index, status, total, discount, freight, payable,"
+            " province, city, district, group_id, subject, sealed_receiver, placed_at, version,"
+            " position) VALUES (?,?,?,?,?,?,?,?,'placed',?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                e.originator_id,
+                d["platform"],
+                d["trade_id"],
+                d["shop_id"],
+                b["kind"],
+                b["id"],
+                b.get("unionid"),
+                d["phone_index"],
+                a["total"],
+                a["discount"],
+                a["freight"],
+                a["payable"],
+                r["province"],
+                r["city"],
+                r["district"],
+                d["group_id"],
+                d["subject"],
+                d["sealed_receiver"],
+                sortable_time(e.occurred_at),
+                e.originator_version,
+                e.position,
+            ),
+        )
+        cur.executemany(
+            "INSERT INTO orders_lines (order_id, line_id, sku, title, quantity, unit_price, paid,"
+            " discount, category) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    e.originator_id,
+                    line["line_id"],
+                    line["sku"],
+                    line["title"],
+                    line["quantity"],
+                    line["unit_price"],
+                    line["paid"],
+                    line["discount"],
+                    line["category"],
+                )
+                for line in d["lines"]
+            ],
+        )
+
+    def _step(self, e: EventRecord, cur: Any, status: str, column: str, **more: Any) -> None:
+        extra = "".join(f", {k} = ?" for k in more)
+        cur.execute(
+            f"UPDATE orders_orders SET status = ?, {column} = ?, version = ?, position = ?{extra}"
+            " WHERE order_id = ?",
+            (
+                status,
+                sortable_time(e.occurred_at),
+                e.originator_version,
+                e.position,
+                *more.values(),
+                e.originator_id,
+            ),
+        )
+
+    @handles(Order, "Paid")
+    def _paid(self, e: EventRecord, cur: Any) -> None:
+        self._step(e, cur, "paid", "paid_at")
+
+    @handles(Order, "Shipped")
+    def _shipped(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        self._step(
+            e, cur, "shipped", "shipped_at", carrier=d["carrier"], tracking_no=d["tracking_no"]
+        )
+
+    @handles(Order, "Completed")
+    def _completed(self, e: EventRecord, cur: Any) -> None:
+        self._step(e, cur, "completed", "completed_at")
+
+    @handles(Order, "Cancelled")
+    def _cancelled(self, e: EventRecord, cur: Any) -> None:
+        self._step(e, cur, "cancelled", "cancelled_at", cancel_reason=e.data["reason"])
+
+    @handles(Order, "Refunded")
+    def _refunded(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        cur.execute(
+            "INSERT INTO orders_refunds (order_id, refund_id, line_id, amount, full_refund,"
+            " refunded_at) VALUES (?,?,?,?,?,?)",
+            (
+                e.originator_id,
+                d["refund_id"],
+                d["line_id"],
+                d["amount"],
+                1 if d["full"] else 0,
+                sortable_time(e.occurred_at),
+            ),
+        )
+        cur.execute(
+            "UPDATE orders_orders SET refunded = refunded + ?, version = ?, position = ?"
+            " WHERE order_id = ?",
+            (d["amount"], e.originator_version, e.position, e.originator_id),
+        )
+
+
+ORDER_COLUMNS = [
+    "order_id",
+    "platform",
+    "trade_id",
+    "shop_id",
+    "buyer_kind",
+    "buyer_id",
+    "unionid",
+    "status",
+    "total",
+    "discount",
+    "freight",
+    "payable",
+    "refunded",
+    "province",
+    "city",
+    "district",
+    "group_id",
+    "subject",
+    "sealed_receiver",
+    "placed_at",
+    "paid_at",
+    "shipped_at",
+    "completed_at",
+    "cancelled_at",
+    "cancel_reason",
+    "carrier",
+    "tracking_no",
+    "version",
+    "position",
+]
+_INTS = ("total", "discount", "freight", "payable", "refunded", "version", "position")
+
+
+def list_orders(
+    db: Database,
+    *,
+    platform: str | None = None,
+    buyer_id: str | None = None,
+    status: str | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Orders by the position of their latest change, keyset-paged by `after`."""
+    where = ["position > ?"]
+    params: list[object] = [after]
+    for column, value in (("platform", platform), ("buyer_id", buyer_id), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    out = select(db, "orders_orders", ORDER_COLUMNS, where, params, order="position", limit=limit)
+    for item in out:
+        for key in _INTS:
+            item[key] = int(item[key])
+    return out
+
+
+def get_order(db: Database, order_id: str) -> dict[str, Any] | None:
+    found = select(
+        db, "orders_orders", ORDER_COLUMNS, ["order_id = ?"], [order_id], order="order_id", limit=1
+    )
+    if not found:
+        return None
+    order = found[0]
+    for key in _INTS:
+        order[key] = int(order[key])
+    line_columns = [
+        "line_id",
+        "sku",
+        "title",
+        "quantity",
+        "unit_price",
+        "paid",
+        "discount",
+        "category",
+    ]
+    order["lines"] = select(
+        db, "orders_lines", line_columns, ["order_id = ?"], [order_id], order="line_id", limit=1000
+    )
+    for line in order["lines"]:
+        for key in ("quantity", "unit_price", "paid", "discount"):
+            line[key] = int(line[key])
+    refund_columns = ["refund_id", "line_id", "amount", "full_refund", "refunded_at"]
+    order["refunds"] = select(
+        db,
+        "orders_refunds",
+        refund_columns,
+        ["order_id = ?"],
+        [order_id],
+        order="refunded_at, refund_id",
+        limit=1000,
+    )
+    for refund in order["refunds"]:
+        refund["amount"] = int(refund["amount"])
+        refund["full"] = bool(int(refund.pop("full_refund")))
+    return order
