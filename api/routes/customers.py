@@ -17,8 +17,10 @@ from api.deps import (
 )
 from api.presenters import present_portrait
 from api.schemas.customers import CustomerCreate, Identity, OwnerChange, Recorded, TagsChange
+from domain.customers.aggregates import BUYER_KINDS
 from domain.shared import Forbidden, Gone, NotFound
 from projections.customers.portrait import get_portrait, list_customers, owner_department
+from projections.orders.orders import orders_of_buyers
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -102,7 +104,10 @@ def portrait(customer_id: UUID, c: ContainerDep, scope: ReaderScope) -> object:
             f"this customer's data is {found['status']} at their request (PIPL Art. 47)",
             code=f"customer_{found['status']}",
         )
-    return present_portrait(found, scope, c.vault)
+    out = present_portrait(found, scope, c.vault)
+    buyers = [(i["kind"], i["value"]) for i in found["identities"] if i["kind"] in BUYER_KINDS]
+    out["orders"] = orders_of_buyers(c.read_db, buyers)
+    return out
 
 
 @router.get("", dependencies=[ReadYourWrites])

@@ -11,6 +11,7 @@ from domain.shared import Forbidden
 from infra.events import sortable_time
 from projections.conversations.alerts import compliance_dashboard
 from projections.customers.channel_stats import channels_dashboard
+from projections.orders.orders import identity_match_rates
 
 router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
 
@@ -65,3 +66,12 @@ def compliance(
         department=department,
         staff_id=staff_id,
     )
+
+
+@router.get("/identity", dependencies=[ReadYourWrites])
+def identity(db: ReadDb, scope: ReaderScope) -> object:
+    """Per platform: buyers seen in orders, how many are linked to a customer (by unionid,
+    phone hash or staff binding), how many wait, and the match rate."""
+    if scope.role not in ("admin", "auditor", "manager"):
+        raise Forbidden("the identity dashboard is for admins, managers and auditors")
+    return {"platforms": identity_match_rates(db)}

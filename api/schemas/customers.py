@@ -7,7 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-IdentityKind = Literal["wecom_external_userid", "openid", "unionid", "phone"]
+IdentityKind = Literal[
+    "wecom_external_userid",
+    "openid",
+    "unionid",
+    "phone",
+    "taobao_buyer",
+    "jd_buyer",
+    "pdd_buyer",
+    "douyin_buyer",
+    "youzan_buyer",
+]
 
 
 class Strict(BaseModel):

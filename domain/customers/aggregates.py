@@ -29,7 +29,11 @@ from domain.shared import (
 )
 
 # Identity kinds a customer can be known by. Phone is personal data: sealed in events.
-IDENTITY_KINDS = ("wecom_external_userid", "openid", "unionid", "phone")
+# A platform buyer (an e-commerce buyer's stable id on that platform) is an identity too, so
+# that a buyer's orders follow into the customer's portrait once the link is made.
+BUYER_KINDS = ("taobao_buyer", "jd_buyer", "pdd_buyer", "douyin_buyer", "youzan_buyer")
+IDENTITY_KINDS = ("wecom_external_userid", "openid", "unionid", "phone", *BUYER_KINDS)
+_BUYER_ID = re.compile(r"^[!-~]{1,128}$")  # platforms' open ids: printable ASCII, no spaces
 _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{5,19}$")
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9_\-@.]{1,128}$")
 
@@ -49,6 +53,10 @@ def normalise_identity(kind: str, value: str, within: str = "identities") -> str
         if not _PHONE.match(value):
             raise InvalidInput("phone must be 6-20 digits", field=field)
         return re.sub(r"[\s\-]", "", value)
+    if kind in BUYER_KINDS:
+        if not _BUYER_ID.match(value):
+            raise InvalidInput(f"{kind} must be 1-128 printable characters", field=field)
+        return value
     if not _OPAQUE_ID.match(value):
         raise InvalidInput(f"{kind} must be 1-128 letters, digits or _-@.", field=field)
     return value
@@ -371,6 +379,19 @@ class Customer(ScrmAggregate):
 
     @event("IdentityAdded")
     def _identity_added(self, kind: str, value: str, meta: Meta) -> None:
+        self.identities = [*self.identities, {"kind": kind, "value": value}]
+
+    def link_identity(self, kind: str, value: str, matched_by: str, meta: Meta) -> bool:
+        """An identity found to be this customer's by what was verified (`matched_by`: the
+        same unionid, the same phone by keyed hash), not typed in by staff."""
+        self.check_processing_allowed()
+        if self.has_identity(kind, value):
+            return False
+        self._identity_linked(kind=kind, value=value, matched_by=matched_by, meta=meta)
+        return True
+
+    @event("IdentityLinked")
+    def _identity_linked(self, kind: str, value: str, matched_by: str, meta: Meta) -> None:
         self.identities = [*self.identities, {"kind": kind, "value": value}]
 
     def tag(self, tags: list[str], meta: Meta) -> list[str]:

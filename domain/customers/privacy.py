@@ -21,7 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.customers.aggregates import Customer
+from domain.customers.aggregates import BUYER_KINDS, Customer
 from domain.inbox import InboxOutcome, InboxReceipt
 from domain.shared import (
     Conflict,
@@ -51,9 +51,14 @@ MAX_YEARS = 30
 
 
 def key_ids(customer: Customer) -> list[UUID]:
-    """Every data key holding this customer's personal data: their own, and one per archive
-    subject (conversation content and notes about it)."""
-    return [customer.id, *(derived_id("subject", s) for s in customer.archive_subjects())]
+    """Every data key holding this customer's personal data: their own, one per archive
+    subject (conversation content and notes about it), and one per linked platform buyer
+    (order receivers: name, phone, address)."""
+    buyers = [f"{i['kind']}:{i['value']}" for i in customer.identities if i["kind"] in BUYER_KINDS]
+    return [
+        customer.id,
+        *(derived_id("subject", s) for s in [*customer.archive_subjects(), *buyers]),
+    ]
 
 
 class RetentionPolicy(ScrmAggregate):

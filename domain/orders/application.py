@@ -17,6 +17,7 @@ from uuid import UUID
 
 import orjson
 
+from domain.customers.aggregates import Customer, IdentityClaim, normalise_identity
 from domain.inbox import InboxReceipt
 from domain.orders.aggregates import Order
 from domain.orders.model import FORWARD, PLATFORMS, STATUSES, OrderSnapshot
@@ -126,8 +127,45 @@ class OrdersApp(ScrmApplication):
                 meta=meta,
             )
             outcomes.append(OrderOutcome(snap.trade_id, str(order_id), outcome))
-        position = self.save_aggregates([*orders.values(), *receipts.values()])
+        links = self._link_buyers([s for s, _ in items], meta)
+        position = self.save_aggregates([*orders.values(), *receipts.values(), *links])
         return ImportResult(outcomes, position)
+
+    def _link_buyers(self, snaps: list[OrderSnapshot], meta: Meta) -> list[Any]:
+        """A buyer not yet linked to a customer is linked when something verified says who
+        they are: the same WeChat unionid, or the same phone (by keyed hash, never in clear).
+        The link is a claim on the buyer id plus `CustomerIdentityLinked` (how it matched),
+        saved with the orders; a buyer with no match stays pending — their orders wait in
+        the read model and follow into the portrait once staff bind them, or a match appears."""
+        customers: dict[UUID, Customer] = {}
+        claims: dict[UUID, IdentityClaim] = {}
+        for snap in snaps:
+            kind = f"{snap.platform}_buyer"
+            claim_id = IdentityClaim.create_id(kind, snap.buyer_id)
+            if claim_id in claims or self.find(IdentityClaim, claim_id) is not None:
+                continue
+            evidence: list[tuple[str, str]] = []
+            if snap.buyer_unionid:
+                evidence.append(("unionid", snap.buyer_unionid))
+            phone = _phone_key(self.vault, snap)
+            if phone:
+                evidence.append(("phone", phone))
+            for matched_by, key in evidence:
+                claim = self.find(IdentityClaim, IdentityClaim.create_id(matched_by, key))
+                if claim is None:
+                    continue
+                customer = customers.get(claim.customer_id) or self.find(
+                    Customer, claim.customer_id
+                )
+                if customer is None or customer.erasure is not None:
+                    break  # a customer who asked to be erased is not processed
+                customer.link_identity(kind, snap.buyer_id, matched_by, meta)
+                customers[customer.id] = customer
+                claims[claim_id] = IdentityClaim(
+                    kind=kind, key=snap.buyer_id, customer_id=customer.id, meta=meta
+                )
+                break
+        return [*claims.values(), *customers.values()]
 
     def _place(self, snap: OrderSnapshot, meta: Meta) -> Order:
         subject = buyer_subject(snap.platform, snap.buyer_id)
@@ -141,8 +179,7 @@ class OrdersApp(ScrmApplication):
                 )
             except Gone:  # the buyer was erased: the order is kept, their details are not
                 sealed = None
-            digits = "".join(ch for ch in r.phone if ch.isdigit())
-            phone_index = self.vault.blind_index("phone", digits) if digits else None
+            phone_index = _phone_key(self.vault, snap)
         buyer = {"kind": f"{snap.platform}_buyer", "id": snap.buyer_id}
         if snap.buyer_unionid:
             buyer["unionid"] = snap.buyer_unionid
@@ -172,6 +209,16 @@ class OrdersApp(ScrmApplication):
 
     def get(self, order_id: UUID) -> Order:
         return self.load(Order, order_id, "order")
+
+
+def _phone_key(vault: PersonalDataVault, snap: OrderSnapshot) -> str | None:
+    """The receiver's phone as the customers context keys phones (normalised, keyed hash)."""
+    if snap.receiver is None or not snap.receiver.phone:
+        return None
+    try:
+        return vault.blind_index("phone", normalise_identity("phone", snap.receiver.phone))
+    except InvalidInput:  # masked or malformed: no evidence
+        return None
 
 
 def _at(meta: Meta, when: datetime | None) -> Meta:

@@ -111,7 +111,7 @@ class Portrait(Projection):
             (customer_id, tag),
         )
 
-    @handles(Customer, "IdentityAdded")
+    @handles(Customer, "IdentityAdded", "IdentityLinked")
     def _identity_added(self, e: EventRecord, cur: Any) -> None:
         self._identity(e.originator_id, e.data["kind"], e.data["value"], cur)
         self._touch(e, cur)

@@ -241,3 +241,70 @@ def get_order(db: Database, order_id: str) -> dict[str, Any] | None:
         refund["amount"] = int(refund["amount"])
         refund["full"] = bool(int(refund.pop("full_refund")))
     return order
+
+
+def orders_of_buyers(
+    db: Database, buyers: list[tuple[str, str]], recent: int = 10
+) -> dict[str, Any]:
+    """A customer's orders across platforms, by the buyer identities linked to them: counts,
+    lifetime value (paid minus refunded, fen), first and last order, and the latest few."""
+    empty = {
+        "count": 0,
+        "lifetime_value": 0,
+        "refunded": 0,
+        "first_order_at": None,
+        "last_order_at": None,
+        "recent": [],
+    }
+    if not buyers:
+        return empty
+    match = " OR ".join(["(buyer_kind = ? AND buyer_id = ?)"] * len(buyers))
+    params = [v for pair in buyers for v in pair]
+    rows = db.query(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN paid_at IS NOT NULL THEN payable ELSE 0 END), 0),"
+        " COALESCE(SUM(refunded), 0), MIN(placed_at), MAX(placed_at)"
+        f" FROM orders_orders WHERE {match}",
+        params,
+    )
+    count, paid, refunded, first, last = rows[0]
+    if not count:
+        return empty
+    latest = select(
+        db,
+        "orders_orders",
+        ["order_id", "platform", "trade_id", "status", "payable", "refunded", "placed_at"],
+        [f"({match})"],
+        list(params),
+        order="placed_at DESC, order_id",
+        limit=recent,
+    )
+    for item in latest:
+        item["payable"], item["refunded"] = int(item["payable"]), int(item["refunded"])
+    return {
+        "count": int(count),
+        "lifetime_value": int(paid) - int(refunded),
+        "refunded": int(refunded),
+        "first_order_at": first,
+        "last_order_at": last,
+        "recent": latest,
+    }
+
+
+def identity_match_rates(db: Database) -> list[dict[str, Any]]:
+    """Per platform: distinct buyers seen in orders, how many are linked to a customer."""
+    rows = db.query(
+        "SELECT o.platform, COUNT(DISTINCT o.buyer_id),"
+        " COUNT(DISTINCT CASE WHEN i.customer_id IS NOT NULL THEN o.buyer_id END)"
+        " FROM orders_orders o LEFT JOIN portrait_identities i"
+        " ON i.kind = o.buyer_kind AND i.value = o.buyer_id GROUP BY o.platform ORDER BY o.platform"
+    )
+    return [
+        {
+            "platform": platform,
+            "buyers": int(buyers),
+            "linked": int(linked),
+            "pending": int(buyers) - int(linked),
+            "match_rate": round(int(linked) / int(buyers), 4) if buyers else 0.0,
+        }
+        for platform, buyers, linked in rows
+    ]

@@ -168,3 +168,21 @@ def test_a_paid_order_first_heard_of_as_closed_shows_it_was_paid(container: Cont
         "OrderPaid",
         "OrderCancelled",
     ]
+
+
+def test_a_buyer_with_a_known_unionid_is_linked_once_even_across_a_batch(
+    container: Container,
+) -> None:
+    added = container.customers.add_customer(
+        identities=[("unionid", "oUnion-777")], tags=[], owner=None, meta=meta()
+    )
+    known = dataclasses.replace(PLACED, buyer_unionid="oUnion-777", receiver=None)
+    second = dataclasses.replace(known, trade_id="3344556678")
+    container.orders.receive_batch([(known, "d-a"), (second, "d-b")], meta(source="taobao"))
+    linked = [e for e in container.read_log(0, 100_000) if e.name == "CustomerIdentityLinked"]
+    assert [(e.originator_id, e.data["matched_by"]) for e in linked] == [(added.id, "unionid")]
+    again = dataclasses.replace(known, trade_id="3344556679")
+    container.orders.receive(again, "d-c", meta(source="taobao"))
+    assert (
+        len([e for e in container.read_log(0, 100_000) if e.name == "CustomerIdentityLinked"]) == 1
+    )
