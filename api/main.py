@@ -25,7 +25,7 @@ from api.routes import (
     wecom,
 )
 from infra.bootstrap import Container, bootstrap
-from infra.jobs import Scheduler, apply_erasures
+from infra.jobs import Scheduler, apply_erasures, link_pending_buyers
 from infra.settings import Settings
 
 
@@ -41,7 +41,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         scheduler = None
         if c.settings.scheduler_interval_seconds > 0:
             scheduler = Scheduler(
-                [("privacy", lambda: apply_erasures(c))], c.settings.scheduler_interval_seconds
+                [
+                    ("privacy", lambda: apply_erasures(c)),
+                    ("identity", lambda: link_pending_buyers(c)),
+                ],
+                c.settings.scheduler_interval_seconds,
             )
             scheduler.start()
         yield

@@ -103,3 +103,23 @@ class Scheduler:
                     job()
                 except Exception:  # keep the schedule alive; the next tick retries
                     log.exception("scheduled job %s failed", name)
+
+
+def link_pending_buyers(
+    c: Container,
+    *,
+    unionids: list[str] | None = None,
+    phone_keys: list[str] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Identity resolution for orders that came first: buyers no customer matched when their
+    orders arrived are linked once a customer with the same unionid or phone exists. Runs on
+    the schedule over all pending buyers, and at once for the values a command just added."""
+    from domain.orders.application import PendingBuyer
+    from projections.orders.orders import pending_buyers
+
+    found = pending_buyers(c.read_db, unionids=unionids, phone_keys=phone_keys)
+    if not found:
+        return 0
+    meta = scheduler_meta("identity", now or datetime.now(UTC))
+    return c.orders.link_pending([PendingBuyer(*row) for row in found], meta)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 from uuid import UUID
 
@@ -17,8 +18,11 @@ from api.deps import (
 )
 from api.presenters import present_portrait
 from api.schemas.customers import CustomerCreate, Identity, OwnerChange, Recorded, TagsChange
-from domain.customers.aggregates import BUYER_KINDS
+from domain.customers.aggregates import BUYER_KINDS, normalise_identity
+from domain.customers.application import Recorded as AppRecorded
 from domain.shared import Forbidden, Gone, NotFound
+from infra.bootstrap import Container
+from infra.jobs import link_pending_buyers
 from projections.customers.portrait import get_portrait, list_customers, owner_department
 from projections.orders.orders import orders_of_buyers
 
@@ -27,7 +31,11 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 @router.post("", status_code=201, response_model=Recorded)
 def add_customer(
-    body: CustomerCreate, app: CustomersAppDep, scope: WriterScope, meta: CommandMeta
+    body: CustomerCreate,
+    app: CustomersAppDep,
+    c: ContainerDep,
+    scope: WriterScope,
+    meta: CommandMeta,
 ) -> object:
     owner = body.owner
     if scope.role == "staff":
@@ -40,19 +48,44 @@ def add_customer(
         and app.get_staff(owner).department != scope.department
     ):
         raise Forbidden("a manager can only assign staff of their own department")
-    return app.add_customer(
+    recorded = app.add_customer(
         identities=[(i.kind, i.value) for i in body.identities],
         tags=body.tags,
         owner=owner,
         meta=meta,
     )
+    return _with_pending_buyers(c, recorded, [(i.kind, i.value) for i in body.identities])
 
 
 @router.post("/{customer_id}/identities", status_code=202, response_model=Recorded)
 def add_identity(
-    customer_id: UUID, body: Identity, app: CustomersAppDep, scope: WriterScope, meta: CommandMeta
+    customer_id: UUID,
+    body: Identity,
+    app: CustomersAppDep,
+    c: ContainerDep,
+    scope: WriterScope,
+    meta: CommandMeta,
 ) -> object:
-    return app.add_identity(customer_id, kind=body.kind, value=body.value, scope=scope, meta=meta)
+    recorded = app.add_identity(
+        customer_id, kind=body.kind, value=body.value, scope=scope, meta=meta
+    )
+    return _with_pending_buyers(c, recorded, [(body.kind, body.value)])
+
+
+def _with_pending_buyers(
+    c: Container, recorded: AppRecorded, identities: list[tuple[str, str]]
+) -> AppRecorded:
+    """A unionid or phone just added may be what earlier orders' buyers were waiting for:
+    link them now, so the portrait shows their history (the answer's position covers it)."""
+    unionids = [v for k, v in identities if k == "unionid"]
+    phones = [
+        c.vault.blind_index("phone", normalise_identity("phone", v))
+        for k, v in identities
+        if k == "phone"
+    ]
+    if (unionids or phones) and link_pending_buyers(c, unionids=unionids, phone_keys=phones):
+        return dataclasses.replace(recorded, position=c.head())
+    return recorded
 
 
 @router.post("/{customer_id}/tags", status_code=202, response_model=Recorded)

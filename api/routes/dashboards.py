@@ -11,6 +11,7 @@ from domain.shared import Forbidden
 from infra.events import sortable_time
 from projections.conversations.alerts import compliance_dashboard
 from projections.customers.channel_stats import channels_dashboard
+from projections.orders.dashboards import orders_dashboard
 from projections.orders.orders import identity_match_rates
 
 router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
@@ -75,3 +76,29 @@ def identity(db: ReadDb, scope: ReaderScope) -> object:
     if scope.role not in ("admin", "auditor", "manager"):
         raise Forbidden("the identity dashboard is for admins, managers and auditors")
     return {"platforms": identity_match_rates(db)}
+
+
+@router.get("/orders", dependencies=[ReadYourWrites])
+def orders(
+    db: ReadDb,
+    scope: ReaderScope,
+    by: Literal["platform", "region", "channel_code", "day"],
+    level: Literal["province", "city"] = "province",
+    since: Annotated[AwareDatetime | None, Query(description="inclusive, on placed_at")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="exclusive, on placed_at")] = None,
+    platform: Literal["taobao", "jd", "pdd", "douyin", "youzan"] | None = None,
+) -> object:
+    """Orders placed in the window per platform, region (province, or city with level=city),
+    the source channel code of the linked customer (null: unattributed) or UTC day: orders,
+    gmv (payable of paid orders), refunds, net, cancelled and distinct buyers, in fen; the
+    totals add the repurchase rate of the window's paying customers."""
+    if scope.role not in ("admin", "auditor", "manager"):
+        raise Forbidden("the orders dashboard is for admins, managers and auditors")
+    return orders_dashboard(
+        db,
+        by,
+        level=level,
+        since=sortable_time(since) if since else None,
+        until=sortable_time(until) if until else None,
+        platform=platform,
+    )

@@ -44,6 +44,16 @@ class ImportResult:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
 
 
+@dataclass(frozen=True)
+class PendingBuyer:
+    """A platform buyer and what could identify them: a unionid, the phone's keyed hash."""
+
+    platform: str
+    buyer_id: str
+    unionid: str | None
+    phone_key: str | None
+
+
 def buyer_subject(platform: str, buyer_id: str) -> str:
     """Whose key seals a receiver: the platform buyer, until identity resolution links them
     to a customer (whose erasure then destroys this key too)."""
@@ -136,21 +146,40 @@ class OrdersApp(ScrmApplication):
         they are: the same WeChat unionid, or the same phone (by keyed hash, never in clear).
         The link is a claim on the buyer id plus `CustomerIdentityLinked` (how it matched),
         saved with the orders; a buyer with no match stays pending — their orders wait in
-        the read model and follow into the portrait once staff bind them, or a match appears."""
+        the read model and follow into the portrait once staff bind them, or a match appears
+        (`link_pending`)."""
+        return self._links(
+            [
+                PendingBuyer(s.platform, s.buyer_id, s.buyer_unionid, _phone_key(self.vault, s))
+                for s in snaps
+            ],
+            meta,
+        )
+
+    def link_pending(self, buyers: list[PendingBuyer], meta: Meta) -> int:
+        """Buyers whose orders came before anything matched them: link those that match now.
+        Answers how many were linked. Idempotent (a claimed buyer is skipped)."""
+
+        def attempt() -> int:
+            links = self._links(buyers, meta)
+            if links:
+                self.save_all(*links)
+            return sum(1 for a in links if isinstance(a, IdentityClaim))
+
+        return self.retrying(attempt)
+
+    def _links(self, buyers: list[PendingBuyer], meta: Meta) -> list[Any]:
         customers: dict[UUID, Customer] = {}
         claims: dict[UUID, IdentityClaim] = {}
-        for snap in snaps:
-            kind = f"{snap.platform}_buyer"
-            claim_id = IdentityClaim.create_id(kind, snap.buyer_id)
+        for buyer in buyers:
+            kind = f"{buyer.platform}_buyer"
+            claim_id = IdentityClaim.create_id(kind, buyer.buyer_id)
             if claim_id in claims or self.find(IdentityClaim, claim_id) is not None:
                 continue
-            evidence: list[tuple[str, str]] = []
-            if snap.buyer_unionid:
-                evidence.append(("unionid", snap.buyer_unionid))
-            phone = _phone_key(self.vault, snap)
-            if phone:
-                evidence.append(("phone", phone))
+            evidence = [("unionid", buyer.unionid), ("phone", buyer.phone_key)]
             for matched_by, key in evidence:
+                if not key:
+                    continue
                 claim = self.find(IdentityClaim, IdentityClaim.create_id(matched_by, key))
                 if claim is None:
                     continue
@@ -159,10 +188,10 @@ class OrdersApp(ScrmApplication):
                 )
                 if customer is None or customer.erasure is not None:
                     break  # a customer who asked to be erased is not processed
-                customer.link_identity(kind, snap.buyer_id, matched_by, meta)
+                customer.link_identity(kind, buyer.buyer_id, matched_by, meta)
                 customers[customer.id] = customer
                 claims[claim_id] = IdentityClaim(
-                    kind=kind, key=snap.buyer_id, customer_id=customer.id, meta=meta
+                    kind=kind, key=buyer.buyer_id, customer_id=customer.id, meta=meta
                 )
                 break
         return [*claims.values(), *customers.values()]

@@ -248,7 +248,7 @@ def orders_of_buyers(
 ) -> dict[str, Any]:
     """A customer's orders across platforms, by the buyer identities linked to them: counts,
     lifetime value (paid minus refunded, fen), first and last order, and the latest few."""
-    empty = {
+    empty: dict[str, Any] = {
         "count": 0,
         "lifetime_value": 0,
         "refunded": 0,
@@ -308,3 +308,37 @@ def identity_match_rates(db: Database) -> list[dict[str, Any]]:
         }
         for platform, buyers, linked in rows
     ]
+
+
+def pending_buyers(
+    db: Database,
+    *,
+    unionids: list[str] | None = None,
+    phone_keys: list[str] | None = None,
+    limit: int = 10_000,
+) -> list[tuple[str, str, str | None, str | None]]:
+    """Buyers seen in orders but linked to no customer yet, that carry something to match on
+    (a unionid, a phone's keyed hash) — all of them, or those with the given values."""
+    where = [
+        "NOT EXISTS (SELECT 1 FROM portrait_identities i"
+        " WHERE i.kind = o.buyer_kind AND i.value = o.buyer_id)",
+        "(o.unionid IS NOT NULL OR o.phone_index IS NOT NULL)",
+    ]
+    params: list[object] = []
+    wanted = []
+    if unionids:
+        wanted.append(f"o.unionid IN ({','.join('?' * len(unionids))})")
+        params += unionids
+    if phone_keys:
+        wanted.append(f"o.phone_index IN ({','.join('?' * len(phone_keys))})")
+        params += phone_keys
+    if unionids is not None or phone_keys is not None:
+        if not wanted:
+            return []
+        where.append("(" + " OR ".join(wanted) + ")")
+    rows = db.query(
+        "SELECT DISTINCT o.platform, o.buyer_id, o.unionid, o.phone_index FROM orders_orders o"
+        f" WHERE {' AND '.join(where)} ORDER BY o.platform, o.buyer_id LIMIT ?",
+        (*params, limit),
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]

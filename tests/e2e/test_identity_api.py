@@ -106,3 +106,33 @@ def test_erasing_a_customer_erases_the_receivers_of_their_linked_orders(make_api
     r = api.admin.post(f"/v1/customers/{cid}/erasure-requests", {"received_via": "app"})
     assert r.json()["status"] == "erased" and r.json()["keys_destroyed"] == 2  # own + buyer
     assert api.admin.get(path).json()["receiver"] == "[erased]"
+
+
+def test_orders_that_came_first_follow_when_the_customer_appears_later(make_api: MakeApi) -> None:
+    api = make_api(**SIGNING)
+    push(api, "taobao", fixture("taobao", "trade_finished"))  # buyer pending: no customer yet
+    api.container.engine.wait_for(api.container.head(), 5)
+    cid = customer_with_phone(api, "13800138000")
+    seen = portrait(api, api.admin, cid)
+    assert seen["orders"]["count"] == 1
+    (linked,) = [t for t in seen["timeline"] if t["event"] == "CustomerIdentityLinked"]
+    assert linked["actor"] == "system:identity" and linked["data"]["matched_by"] == "phone"
+
+
+def test_the_scheduled_process_links_buyers_a_later_identity_matches(make_api: MakeApi) -> None:
+    from infra.jobs import link_pending_buyers
+    from tests.factories import meta
+
+    api = make_api(**SIGNING)
+    push(api, "jd", fixture("jd", "finished"))  # receiver phone 13912345678
+    api.container.engine.wait_for(api.container.head(), 5)
+    assert link_pending_buyers(api.container) == 0  # nobody to match yet
+    # A customer recorded by another path (an import, another process): nothing links yet.
+    added = api.container.customers.add_customer(
+        identities=[("phone", "13912345678")], tags=[], owner=None, meta=meta()
+    )
+    api.container.engine.wait_for(api.container.head(), 5)
+    assert link_pending_buyers(api.container) == 1
+    assert portrait(api, api.admin, added.id)["orders"]["count"] == 1
+    api.container.engine.wait_for(api.container.head(), 5)
+    assert link_pending_buyers(api.container) == 0  # nothing left pending: idempotent
