@@ -10,6 +10,8 @@ from uuid import UUID, uuid4
 from domain.conversations.application import ConversationsApp
 from domain.customers import privacy
 from domain.customers.application import CustomersApp
+from domain.orders.application import OrdersApp
+from domain.orders.model import OrderLine, OrderSnapshot, Receiver
 from domain.shared import Meta, Refused
 
 
@@ -116,3 +118,64 @@ def load_demo_archive(customers: CustomersApp, conversations: ConversationsApp) 
         for n, (sender, to, text) in enumerate(DEMO_CHATS)
     ]
     return conversations.ingest(records, _meta("system:archive-pull")).archived
+
+
+def load_demo_orders(orders: OrdersApp) -> int:
+    """Two orders: a Tmall trade whose receiver phone is the VIP's (so it links to them and
+    shows on their portrait), and a JD order whose buyer is still pending."""
+    now = datetime.now(UTC)
+    tmall = OrderSnapshot(
+        platform="taobao",
+        trade_id="4012345678900001",
+        shop_id="demo-tmall-flagship",
+        buyer_id="AAHdemo-tmall-buyer-0001",
+        status="shipped",
+        placed_at=now - timedelta(days=2),
+        paid_at=now - timedelta(days=2, minutes=-3),
+        shipped_at=now - timedelta(days=1),
+        lines=(
+            OrderLine(
+                "40123456789000011",
+                "LOCK-X1-BLK",
+                "智能门锁 X1 黑色",
+                1,
+                199_900,
+                179_900,
+                20_000,
+                "smart-locks",
+            ),
+            OrderLine(
+                "40123456789000012", "BAT-AA-4", "门锁专用电池 4 节", 2, 2_500, 5_000, 0, "parts"
+            ),
+        ),
+        total=204_900,
+        discount=20_000,
+        freight=0,
+        payable=184_900,
+        receiver=Receiver("王小明", "13800138000", "文三路 90 号", "浙江省", "杭州市", "西湖区"),
+        carrier="SF",
+        tracking_no="SF1400000000001",
+    )
+    jd = OrderSnapshot(
+        platform="jd",
+        trade_id="301234560001",
+        shop_id="demo-jd-pop",
+        buyer_id="oDemoJdBuyer0001",
+        status="paid",
+        placed_at=now - timedelta(hours=5),
+        paid_at=now - timedelta(hours=5),
+        lines=(
+            OrderLine(
+                "301234560001-1", "HOOD-Q7", "吸油烟机 Q7", 1, 329_900, 309_900, 20_000, "kitchen"
+            ),
+        ),
+        total=329_900,
+        discount=20_000,
+        freight=0,
+        payable=309_900,
+        receiver=Receiver("李雷", "13700001111", "幸福路 8 号", "四川省", "成都市", "武侯区"),
+    )
+    result = orders.receive_batch(
+        [(tmall, "demo-tmall-1"), (jd, "demo-jd-1")], _meta("system:demo")
+    )
+    return result.count("applied")
