@@ -244,12 +244,13 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Load demo data (once), print an admin token and examples, then serve the API."""
-    from api.demo import load_demo, load_demo_archive
+    from api.demo import load_demo, load_demo_archive, load_demo_orders
 
     c = _container()
     if c.head() == 0:
         ids = load_demo(c.customers)
         load_demo_archive(c.customers, c.conversations)
+        load_demo_orders(c.orders)
         c.extras["demo"] = ids
         typer.echo(f"Loaded demo data into {c.settings.data_dir}/ ({c.head()} events).")
     else:
@@ -273,6 +274,8 @@ Try:
        --data-urlencode purpose=合规抽查 -H "Authorization: Bearer $TOKEN"
   curl -s "{base}/v1/dashboards/compliance?by=rule" -H "Authorization: Bearer $TOKEN"
   curl -s {base}/v1/compliance/alerts -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/dashboards/orders?by=platform" -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/dashboards/identity -H "Authorization: Bearer $TOKEN"
   open {base}/docs   (OpenAPI)
 """)
     if serve_api:
@@ -498,6 +501,17 @@ def _import_chunk(
     result = c.orders.receive_batch(items, meta)
     for outcome in totals:
         totals[outcome] += result.count(outcome)
+
+
+@orders_app.command("bench")
+def orders_bench(
+    quick: Annotated[bool, typer.Option(help="a smaller run, for a smoke test")] = False,
+) -> None:
+    """The orders phase of `scrm bench` alone: bulk import and push → visible through NATS,
+    each beside a raw baseline measured in the same run (needs PostgreSQL + NATS)."""
+    from api.bench import run_orders_bench
+
+    sys.exit(run_orders_bench(Settings(), quick=quick))
 
 
 def main() -> None:

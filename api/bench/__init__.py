@@ -22,6 +22,10 @@ that they do not share the benchmark's GIL.
 5. The conversation archive (`archive`): ingest with sealing and scanning on, on PostgreSQL and
    on SQLite, each beside raw batched inserts into the same database; scanning alone; where
    an ingested message's time goes. `scrm archive bench` runs this phase alone.
+6. Orders (`orders`): bulk import of Taobao payloads (parsed, 500 per transaction) beside raw
+   batched inserts; order push over HTTP → visible in every read model through `scrm relay`,
+   NATS and `scrm project` at a steady rate, beside raw JetStream publish → consume.
+   Only `scrm orders bench` runs it (not yet part of `scrm bench`).
 
 The modules, in the order a run uses them: `plan` (how long, how hard), `scratch` (database
 and stream), `processes` (API, relay and projector subprocesses), `workload` (the commands),
@@ -32,6 +36,6 @@ subprocess.
 """
 
 from api.bench.plan import row_ids
-from api.bench.runner import run_archive_bench, run_bench
+from api.bench.runner import run_archive_bench, run_bench, run_orders_bench
 
-__all__ = ["row_ids", "run_archive_bench", "run_bench"]
+__all__ = ["row_ids", "run_archive_bench", "run_bench", "run_orders_bench"]

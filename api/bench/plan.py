@@ -27,6 +27,11 @@ class Plan:
     catch_up_timeout: float = 150.0
     min_log_events: int = 20_000
     startup_timeout: float = 30.0
+    # Phase 6 (orders): bulk import size; order pushes/s over HTTP and for how long.
+    orders_import: int = 20_000
+    orders_rate: int = 500
+    orders_seconds: float = 15.0
+    orders_issuers: int = 24
 
 
 FULL = Plan()
@@ -41,10 +46,15 @@ QUICK = Plan(
     lag_rates=(300,),
     catch_up_timeout=40.0,
     min_log_events=3_000,
+    orders_import=2_000,
+    orders_rate=100,
+    orders_seconds=3.0,
+    orders_issuers=8,
 )
 
 
 ARCHIVE_ROWS = ["5a", "5b", "5c", "5d"]
+ORDERS_ROWS = ["6a", "6b", "6c", "6d"]  # `scrm orders bench` only
 
 
 def row_ids(quick: bool) -> list[str]:

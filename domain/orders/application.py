@@ -169,18 +169,32 @@ class OrdersApp(ScrmApplication):
         return self.retrying(attempt)
 
     def _links(self, buyers: list[PendingBuyer], meta: Meta) -> list[Any]:
+        # Asked in bulk: which buyers are claimed already, and which of the unclaimed ones'
+        # unionids and phones belong to someone. Only those found are loaded.
+        def claim_of(buyer: PendingBuyer) -> UUID:
+            return IdentityClaim.create_id(f"{buyer.platform}_buyer", buyer.buyer_id)
+
+        claimed = self.existing({claim_of(b) for b in buyers})
+        open_buyers = [b for b in buyers if claim_of(b) not in claimed]
+        evidence_ids = {
+            IdentityClaim.create_id(kind, key)
+            for b in open_buyers
+            for kind, key in (("unionid", b.unionid), ("phone", b.phone_key))
+            if key
+        }
+        matching = self.existing(evidence_ids)
         customers: dict[UUID, Customer] = {}
         claims: dict[UUID, IdentityClaim] = {}
-        for buyer in buyers:
+        for buyer in open_buyers:
             kind = f"{buyer.platform}_buyer"
-            claim_id = IdentityClaim.create_id(kind, buyer.buyer_id)
-            if claim_id in claims or self.find(IdentityClaim, claim_id) is not None:
+            claim_id = claim_of(buyer)
+            if claim_id in claims:
                 continue
-            evidence = [("unionid", buyer.unionid), ("phone", buyer.phone_key)]
-            for matched_by, key in evidence:
-                if not key:
+            for matched_by, key in (("unionid", buyer.unionid), ("phone", buyer.phone_key)):
+                evidence_id = IdentityClaim.create_id(matched_by, key) if key else None
+                if evidence_id is None or evidence_id not in matching:
                     continue
-                claim = self.find(IdentityClaim, IdentityClaim.create_id(matched_by, key))
+                claim = self.find(IdentityClaim, evidence_id)
                 if claim is None:
                     continue
                 customer = customers.get(claim.customer_id) or self.find(
@@ -218,7 +232,7 @@ class OrdersApp(ScrmApplication):
             shop_id=snap.shop_id,
             buyer=buyer,
             phone_index=phone_index,
-            lines=[dataclasses.asdict(line) for line in snap.lines],
+            lines=[dict(vars(line)) for line in snap.lines],  # flat: cheaper than asdict
             amounts={
                 "total": snap.total,
                 "discount": snap.discount,
