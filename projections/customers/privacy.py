@@ -147,17 +147,16 @@ ERASURE_COLUMNS = [
 ]
 
 
+def _filters(status: str | None, customer_id: str | None) -> tuple[list[str], list[object]]:
+    """The two filters both lists take."""
+    pairs = [("status = ?", status), ("customer_id = ?", customer_id)]
+    return [c for c, v in pairs if v is not None], [v for _, v in pairs if v is not None]
+
+
 def list_erasures(
     db: Database, *, status: str | None = None, customer_id: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
-    where: list[str] = []
-    params: list[object] = []
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if customer_id is not None:
-        where.append("customer_id = ?")
-        params.append(customer_id)
+    where, params = _filters(status, customer_id)
     out = select(
         db, "privacy_erasures", ERASURE_COLUMNS, where, params, order="requested_at", limit=limit
     )
@@ -173,14 +172,7 @@ def list_erasures(
 def list_holds(
     db: Database, *, status: str | None = None, customer_id: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
-    where: list[str] = []
-    params: list[object] = []
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if customer_id is not None:
-        where.append("customer_id = ?")
-        params.append(customer_id)
+    where, params = _filters(status, customer_id)
     columns = [
         "hold_id",
         "customer_id",
