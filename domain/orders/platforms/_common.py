@@ -310,6 +310,35 @@ def opt_unix_time(
 # --- statuses, splitting, phones ------------------------------------------------------------
 
 
+def priced_items(
+    items: list[Any], path: str, *, sku: str, quantity: str, price: str, title: str
+) -> list[dict[str, Any]]:
+    """Line rows from a list of items priced in yuan, named by the platform's own keys: id
+    (the sku; `sku#i` when a sku repeats), title, quantity, unit price and gross in fen."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        item_path = at(path, i)
+        if not isinstance(item, Mapping):
+            raise invalid(f"{item_path} must be an object", item_path)
+        sku_id = req_str(item, sku, item_path)
+        num = req_int(item, quantity, item_path, minimum=1)
+        unit = req_yuan(item, price, item_path)
+        line_id = sku_id if sku_id not in seen else f"{sku_id}#{i}"
+        seen.add(line_id)
+        rows.append(
+            {
+                "line_id": line_id,
+                "sku": sku_id,
+                "title": req_str(item, title, item_path),
+                "num": num,
+                "price": unit,
+                "gross": unit * num,
+            }
+        )
+    return rows
+
+
 def map_status(value: Any, table: Mapping[Any, str], field: str) -> str:
     """The normalised status for a platform status code, or InvalidInput(unknown_status)."""
     try:

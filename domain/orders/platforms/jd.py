@@ -66,8 +66,8 @@ from domain.orders.platforms._common import (
     opt_beijing_time,
     opt_str,
     opt_yuan,
+    priced_items,
     req_beijing_time,
-    req_int,
     req_list,
     req_mapping,
     req_str,
@@ -126,29 +126,14 @@ def parse(payload: Mapping[str, Any]) -> OrderSnapshot:
     freight = opt_yuan(info, "freightPrice", op)
     payable = req_yuan(info, "orderPayment", op) + opt_yuan(info, "balanceUsed", op)
 
-    items_path = at(op, "itemInfoList")
-    items = req_list(info, "itemInfoList", op)
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        path = at(items_path, i)
-        if not isinstance(item, Mapping):
-            raise invalid(f"{path} must be an object", path)
-        sku = req_str(item, "skuId", path)
-        num = req_int(item, "itemTotal", path, minimum=1)
-        price = req_yuan(item, "jdPrice", path)
-        line_id = sku if sku not in seen else f"{sku}#{i}"
-        seen.add(line_id)
-        rows.append(
-            {
-                "line_id": line_id,
-                "sku": sku,
-                "title": req_str(item, "skuName", path),
-                "num": num,
-                "price": price,
-                "gross": price * num,
-            }
-        )
+    rows = priced_items(
+        req_list(info, "itemInfoList", op),
+        at(op, "itemInfoList"),
+        sku="skuId",
+        quantity="itemTotal",
+        price="jdPrice",
+        title="skuName",
+    )
 
     total = sum(r["gross"] for r in rows)
     if req_yuan(info, "orderTotalPrice", op) != total:

@@ -71,9 +71,9 @@ from domain.orders.platforms._common import (
     opt_int,
     opt_str,
     opt_yuan,
+    priced_items,
     req,
     req_beijing_time,
-    req_int,
     req_list,
     req_mapping,
     req_str,
@@ -156,28 +156,14 @@ def parse(payload: Mapping[str, Any]) -> OrderSnapshot:
             category = cat
             break
 
-    items_path = at(op, "item_list")
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(req_list(info, "item_list", op)):
-        path = at(items_path, i)
-        if not isinstance(item, Mapping):
-            raise invalid(f"{path} must be an object", path)
-        sku = req_str(item, "sku_id", path)
-        num = req_int(item, "goods_count", path, minimum=1)
-        price = req_yuan(item, "goods_price", path)
-        line_id = sku if sku not in seen else f"{sku}#{i}"
-        seen.add(line_id)
-        rows.append(
-            {
-                "line_id": line_id,
-                "sku": sku,
-                "title": req_str(item, "goods_name", path),
-                "num": num,
-                "price": price,
-                "gross": price * num,
-            }
-        )
+    rows = priced_items(
+        req_list(info, "item_list", op),
+        at(op, "item_list"),
+        sku="sku_id",
+        quantity="goods_count",
+        price="goods_price",
+        title="goods_name",
+    )
     total = sum(r["gross"] for r in rows)
     discount = total + freight - payable
     if discount < 0:
