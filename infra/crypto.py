@@ -13,6 +13,7 @@ import hmac
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -84,15 +85,7 @@ class Vault:
 
     def alive(self, ids: set[UUID]) -> set[UUID]:
         """Which of these keys still exist (not destroyed, not tombstoned)."""
-        if not ids:
-            return set()
-        wanted = [str(i) for i in ids]
-        rows = self.db.query(
-            "SELECT customer_id FROM scrm_data_keys WHERE wrapped IS NOT NULL"
-            f" AND customer_id IN ({','.join('?' * len(wanted))})",
-            wanted,
-        )
-        alive = {UUID(r[0]) for r in rows}
+        alive = {i for i, wrapped in self._stored(ids).items() if wrapped is not None}
         with self._lock:
             for gone in ids - alive:
                 self._cache.pop(gone, None)
@@ -105,15 +98,7 @@ class Vault:
             wanted = [i for i in ids if i not in self._cache]
         if not wanted:
             return
-        found: dict[UUID, str | None] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = [str(i) for i in wanted[start : start + 500]]
-            for customer_id, wrapped in self.db.query(
-                "SELECT customer_id, wrapped FROM scrm_data_keys"
-                f" WHERE customer_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                found[UUID(customer_id)] = wrapped
+        found = self._stored(wanted)
         missing = [i for i in wanted if i not in found]
         if missing:
             now = datetime.now(UTC).isoformat()
@@ -128,17 +113,25 @@ class Vault:
                     ],
                 )
             # Whoever won a race made the key: read back what is stored, not what we made.
-            for start in range(0, len(missing), 500):
-                chunk = [str(i) for i in missing[start : start + 500]]
-                for customer_id, wrapped in self.db.query(
-                    "SELECT customer_id, wrapped FROM scrm_data_keys"
-                    f" WHERE customer_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ):
-                    found[UUID(customer_id)] = wrapped
+            found |= self._stored(missing)
         for customer_id, wrapped in found.items():
             if wrapped is not None:
                 self._remember(customer_id, aes_key_unwrap(self._kek, base64.b64decode(wrapped)))
+
+    def _stored(self, ids: Iterable[UUID]) -> dict[UUID, str | None]:
+        """The key store's rows for these ids (wrapped key, None once destroyed), 500 at a
+        time; ids with no row are absent."""
+        wanted = [str(i) for i in ids]
+        found: dict[UUID, str | None] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for customer_id, wrapped in self.db.query(
+                "SELECT customer_id, wrapped FROM scrm_data_keys"
+                f" WHERE customer_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[UUID(customer_id)] = wrapped
+        return found
 
     def blind_index(self, kind: str, value: str) -> str:
         return hmac.new(self._index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
