@@ -19,6 +19,7 @@ from api.routes import (
     groups,
     orders,
     privacy,
+    rfm,
     staff,
     system,
     wechat_oa,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         compliance,
         privacy,
         orders,
+        rfm,
     ):
         app.include_router(module.router)
     return app

@@ -21,6 +21,7 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.customers.groups import Groups
     from projections.customers.portrait import Portrait
     from projections.customers.privacy import Privacy
+    from projections.customers.purchases import Purchases
     from projections.customers.staff import StaffDirectory
     from projections.orders.orders import Orders
 
@@ -35,4 +36,5 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Groups(),
         Privacy(),
         Orders(),
+        Purchases(),
     ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -24,7 +25,8 @@ from domain.shared import Forbidden, Gone, NotFound
 from infra.bootstrap import Container
 from infra.jobs import link_pending_buyers
 from projections.customers.portrait import get_portrait, list_customers, owner_department
-from projections.orders.orders import orders_of_buyers
+from projections.customers.purchases import purchase_profiles, purchase_summary
+from projections.orders.orders import recent_orders
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -139,7 +141,9 @@ def portrait(customer_id: UUID, c: ContainerDep, scope: ReaderScope) -> object:
         )
     out = present_portrait(found, scope, c.vault)
     buyers = [(i["kind"], i["value"]) for i in found["identities"] if i["kind"] in BUYER_KINDS]
-    out["orders"] = orders_of_buyers(c.read_db, buyers)
+    profile = purchase_profiles(c.read_db, [str(customer_id)], datetime.now(UTC))
+    if str(customer_id) in profile:  # (not if restricted since the read above)
+        out.update(purchase_summary(profile[str(customer_id)], recent_orders(c.read_db, buyers)))
     return out
 
 

@@ -243,51 +243,25 @@ def get_order(db: Database, order_id: str) -> dict[str, Any] | None:
     return order
 
 
-def orders_of_buyers(
+def recent_orders(
     db: Database, buyers: list[tuple[str, str]], recent: int = 10
-) -> dict[str, Any]:
-    """A customer's orders across platforms, by the buyer identities linked to them: counts,
-    lifetime value (paid minus refunded, fen), first and last order, and the latest few."""
-    empty: dict[str, Any] = {
-        "count": 0,
-        "lifetime_value": 0,
-        "refunded": 0,
-        "first_order_at": None,
-        "last_order_at": None,
-        "recent": [],
-    }
+) -> list[dict[str, Any]]:
+    """The latest few orders of these platform buyers (a customer's linked identities)."""
     if not buyers:
-        return empty
+        return []
     match = " OR ".join(["(buyer_kind = ? AND buyer_id = ?)"] * len(buyers))
-    params = [v for pair in buyers for v in pair]
-    rows = db.query(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN paid_at IS NOT NULL THEN payable ELSE 0 END), 0),"
-        " COALESCE(SUM(refunded), 0), MIN(placed_at), MAX(placed_at)"
-        f" FROM orders_orders WHERE {match}",
-        params,
-    )
-    count, paid, refunded, first, last = rows[0]
-    if not count:
-        return empty
     latest = select(
         db,
         "orders_orders",
         ["order_id", "platform", "trade_id", "status", "payable", "refunded", "placed_at"],
         [f"({match})"],
-        list(params),
+        [v for pair in buyers for v in pair],
         order="placed_at DESC, order_id",
         limit=recent,
     )
     for item in latest:
         item["payable"], item["refunded"] = int(item["payable"]), int(item["refunded"])
-    return {
-        "count": int(count),
-        "lifetime_value": int(paid) - int(refunded),
-        "refunded": int(refunded),
-        "first_order_at": first,
-        "last_order_at": last,
-        "recent": latest,
-    }
+    return latest
 
 
 def identity_match_rates(db: Database) -> list[dict[str, Any]]:

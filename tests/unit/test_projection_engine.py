@@ -8,6 +8,7 @@ import pytest
 
 from domain.customers import privacy
 from domain.customers.groups import GroupChange
+from domain.customers.rfm import DEFAULT_BANDS, publish_rfm_model
 from domain.orders.model import OrderLine, OrderSnapshot, Receiver, Refund
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
@@ -26,6 +27,7 @@ READ_MODELS = [
     "groups",
     "privacy",
     "orders",
+    "purchases",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -149,6 +151,9 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
     container.orders.receive(A_TMALL_ORDER, "digest-1", meta(source="taobao"))
     privacy.set_retention_policy(
         app, industry="finance", communications_years=None, effective_from=T0, meta=meta()
+    )
+    publish_rfm_model(
+        app, bands=DEFAULT_BANDS.as_dict(), effective_from=T0, expected_version=0, meta=meta()
     )
     privacy.place_legal_hold(app, world.c4, case_reference="c-1", authority="court", meta=meta())
     for customer in (world.c3, world.c4):  # c3 is erased at once, c4 waits for its hold
