@@ -45,10 +45,43 @@ def _serve(host: str, port: int, container: Container | None = None) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1", port: Annotated[int, typer.Option()] = 8000
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (server mode only: SCRM_DATABASE_URL and "
+            "SCRM_NATS_URL set; embedded mode projects inside its one process)",
+        ),
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Run the HTTP API (in embedded mode it also keeps the read models current)."""
-    _serve(host, port)
+    if workers == 1 and access_log:
+        _serve(host, port)
+        return
+    settings = Settings()
+    if workers > 1 and not (settings.database_url and settings.nats_url):
+        err.print(
+            "[red]--workers needs server mode (SCRM_DATABASE_URL and SCRM_NATS_URL): the "
+            "embedded default keeps its read models current inside its one process[/red]"
+        )
+        raise typer.Exit(2)
+    import uvicorn
+
+    # Each worker builds its own container from the environment (bootstrap serialises their
+    # table creation); everything they share lives in PostgreSQL (store, read models, key
+    # store, callback nonces, locks) and the scheduled jobs are idempotent.
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 def _run_async(runner: object) -> None:
@@ -79,6 +112,7 @@ def project() -> None:
             "in-process[/red]"
         )
         raise typer.Exit(2)
+    c.start_log_processes()  # segments and routing follow the projector's batches
     _run_async(c.projector())
 
 
@@ -244,22 +278,36 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Load demo data (once), print an admin token and examples, then serve the API."""
-    from api.demo import load_demo, load_demo_archive, load_demo_orders
+    from api.demo import (
+        load_demo,
+        load_demo_archive,
+        load_demo_orders,
+        load_demo_segments,
+        load_demo_tickets,
+    )
 
     c = _container()
     if c.head() == 0:
         ids = load_demo(c.customers)
         load_demo_archive(c.customers, c.conversations)
         load_demo_orders(c.orders)
+        load_demo_segments(c.segments)
+        c.start_follower().catch_up()
+        ids["ticket"] = load_demo_tickets(c, ids.get("vip_customer"))
         c.extras["demo"] = ids
         typer.echo(f"Loaded demo data into {c.settings.data_dir}/ ({c.head()} events).")
     else:
         typer.echo(f"Demo data already present ({c.head()} events in {c.settings.data_dir}/).")
     c.start_follower().catch_up()
+    if c.segment_evaluator is not None:  # the demo segments' members, before serving
+        c.segment_evaluator.run_until_caught_up()
+        c.start_follower().catch_up()
     token = c.tokens.create("admin", subject="demo-admin")
     base = f"http://{host}:{port}"
     code = c.read_db.query("SELECT code_id FROM channel_stats_codes ORDER BY created_at LIMIT 1")
     code_id = code[0][0] if code else "<code-id>"
+    found = c.read_db.query("SELECT segment_id FROM segments_definitions ORDER BY position")
+    segment_id = found[0][0] if found else "<segment-id>"
     typer.echo(f"""
 Admin token:
   export TOKEN={token}
@@ -276,6 +324,11 @@ Try:
   curl -s {base}/v1/compliance/alerts -H "Authorization: Bearer $TOKEN"
   curl -s "{base}/v1/dashboards/orders?by=platform" -H "Authorization: Bearer $TOKEN"
   curl -s {base}/v1/dashboards/identity -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/segments -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/segments/{segment_id}/members -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/tickets?open=true" -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/workers -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/dashboards/sla?by=state" -H "Authorization: Bearer $TOKEN"
   open {base}/docs   (OpenAPI)
 """)
     if serve_api:
@@ -512,6 +565,222 @@ def orders_bench(
     from api.bench import run_orders_bench
 
     sys.exit(run_orders_bench(Settings(), quick=quick))
+
+
+customers_app = typer.Typer(
+    help="Customers: merging two records of one person", no_args_is_help=True
+)
+app.add_typer(customers_app, name="customers")
+
+
+def _merge_command(undo: bool, survivor: str, absorbed: str, reason: str, by: str) -> None:
+    from datetime import UTC, datetime
+
+    from domain.scope import Scope
+    from domain.shared import DomainError, Meta
+
+    try:
+        survivor_id, absorbed_id = uuid.UUID(survivor), uuid.UUID(absorbed)
+    except ValueError:
+        raise typer.BadParameter("customer ids are UUIDs") from None
+    command = "unmerge" if undo else "merge"
+    meta = Meta(
+        occurred_at=datetime.now(UTC),
+        actor=f"user:{by}",
+        source="cli",
+        correlation_id=str(uuid.uuid4()),
+        causation_id=f"cli:customers {command} {survivor_id} {absorbed_id}",
+    )
+    admin = Scope(role="admin", subject=by)  # whoever runs scrm holds the store's keys
+    c = _container()
+    try:
+        if undo:
+            done = c.customers.undo_merge(
+                survivor_id, absorbed_id, reason=reason, scope=admin, meta=meta
+            )
+        else:
+            done = c.customers.merge_customers(
+                survivor_id,
+                absorbed_id,
+                reason=reason,
+                expected_versions=None,
+                scope=admin,
+                meta=meta,
+            )
+    except DomainError as exc:
+        typer.echo(f"refused: {exc.code}: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        c.close()
+    typer.echo(
+        f"{'unmerged' if undo else 'merged'} {absorbed_id} {'from' if undo else 'into'}"
+        f" {survivor_id}: position {done.position}, survivor version {done.version},"
+        f" absorbed version {done.absorbed_version}"
+    )
+
+
+Reason = Annotated[str, typer.Option(help="why, for the auditor (required)")]
+By = Annotated[str, typer.Option(help="who is acting: recorded as user:<by>")]
+
+
+@customers_app.command("merge")
+def customers_merge(
+    survivor: Annotated[str, typer.Argument(help="the customer that stays (UUID)")],
+    absorbed: Annotated[str, typer.Argument(help="the customer merged into it (UUID)")],
+    reason: Reason,
+    by: By = "cli",
+) -> None:
+    """Merge ABSORBED into SURVIVOR: its identities, tags, contacts and follows move there,
+    and whatever later arrives for it lands there. Recorded on both, with the reason."""
+    _merge_command(False, survivor, absorbed, reason, by)
+
+
+@customers_app.command("unmerge")
+def customers_unmerge(
+    survivor: Annotated[str, typer.Argument(help="the customer it was merged into (UUID)")],
+    absorbed: Annotated[str, typer.Argument(help="the customer to restore (UUID)")],
+    reason: Reason,
+    by: By = "cli",
+) -> None:
+    """Undo the merge in force of ABSORBED into SURVIVOR: what it brought goes back, in its
+    state now; everything else recorded on SURVIVOR meanwhile stays there."""
+    _merge_command(True, survivor, absorbed, reason, by)
+
+
+segments_app = typer.Typer(help="Segments (智能分组): rules over portraits", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
+
+
+def _segments_current(c: Container) -> None:
+    """Embedded mode: bring read models and memberships up to the log (in server mode
+    `scrm project` does this continuously)."""
+    from projections.follower import StoreFollower
+
+    if c.in_process_projections and c.segment_evaluator is not None:
+        follower = StoreFollower(c.engine, c.read_log)
+        follower.catch_up()
+        c.segment_evaluator.run_until_caught_up()
+        follower.catch_up()
+
+
+@segments_app.command("define")
+def segments_define(
+    name: Annotated[str, typer.Argument(help="what the business calls it, e.g. 高价值客户")],
+    rule: Annotated[
+        str,
+        typer.Option(help='JSON, e.g. {"field": "lifetime_value", "op": ">=", "value": 100000}'),
+    ],
+    auto_tag: Annotated[
+        str | None, typer.Option(help="tag put on members (and taken off when they leave)")
+    ] = None,
+) -> None:
+    """Define a segment (version 1)."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from domain.shared import InvalidInput, Meta
+
+    try:
+        parsed = orjson.loads(rule)
+    except orjson.JSONDecodeError:
+        raise typer.BadParameter("the rule is not valid JSON", param_hint="--rule") from None
+    c = _container()
+    try:
+        meta = Meta(
+            occurred_at=datetime.now(UTC),
+            actor="system:cli",
+            source="cli",
+            correlation_id=str(uuid.uuid4()),
+            causation_id="cli:segments define",
+        )
+        recorded = c.segments.define(name=name, rule=parsed, auto_tag=auto_tag, meta=meta)
+        _segments_current(c)
+    except InvalidInput as exc:
+        err.print(f"[red]{exc.detail}[/red] (field {exc.field})")
+        raise typer.Exit(2) from None
+    finally:
+        c.close()
+    typer.echo(f"defined {recorded.id} version 1 at position {recorded.position}")
+
+
+@segments_app.command("list")
+def segments_list() -> None:
+    """Segments with their version, status and member count."""
+    import orjson
+    from rich.table import Table
+
+    from projections.segments.segments import list_segments
+
+    c = _container()
+    try:
+        _segments_current(c)
+        found = list_segments(c.read_db)
+    finally:
+        c.close()
+    table = Table(title="segments")
+    for column in ("id", "name", "version", "status", "auto_tag", "members", "rule"):
+        table.add_column(column)
+    for s in found:
+        table.add_row(
+            s["id"],
+            s["name"],
+            str(s["version"]),
+            s["status"],
+            s["auto_tag"] or "",
+            str(s["members"]),
+            orjson.dumps(s["rule"]).decode(),
+        )
+    Console(width=max(Console().width, 160)).print(table)
+
+
+@segments_app.command("members")
+def segments_members(
+    segment_id: Annotated[str, typer.Argument(help="the segment's id")],
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """A segment's current members: customer, owner, since when, which version let them in."""
+    from projections.segments.segments import get_segment, list_members
+
+    c = _container()
+    try:
+        _segments_current(c)
+        if get_segment(c.read_db, segment_id) is None:
+            err.print(f"[red]no segment {segment_id}[/red]")
+            raise typer.Exit(2)
+        found = list_members(c.read_db, segment_id, limit=limit)
+    finally:
+        c.close()
+    for m in found:
+        typer.echo(
+            f"{m['customer_id']}  {m['owner'] or '-'}  {m['since']}  v{m['segment_version']}"
+        )
+    typer.echo(f"{len(found)} members")
+
+
+@segments_app.command("evaluate")
+def segments_evaluate() -> None:
+    """One full sweep: everyone against every segment (what `scrm serve` runs every
+    SCRM_SCHEDULER_INTERVAL_SECONDS, for rules time alone makes true)."""
+    c = _container()
+    try:
+        _segments_current(c)
+        assert c.segment_evaluator is not None
+        run = c.segment_evaluator.sweep()
+        _segments_current(c)
+    finally:
+        c.close()
+    typer.echo(
+        f"entered {run.entered}, left {run.left}, tagged {run.tagged}, untagged {run.untagged},"
+        f" stale {run.stale}, failed {len(run.failed)}"
+    )
+    if run.failed:
+        raise typer.Exit(1)
+
+
+from api.cli_tickets import tickets_app  # noqa: E402  (its own module: cli.py is long)
+
+app.add_typer(tickets_app, name="tickets")
 
 
 def main() -> None:

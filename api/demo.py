@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from domain.conversations.application import ConversationsApp
@@ -12,7 +13,11 @@ from domain.customers import privacy
 from domain.customers.application import CustomersApp
 from domain.orders.application import OrdersApp
 from domain.orders.model import OrderLine, OrderSnapshot, Receiver
+from domain.segments.application import SegmentsApp
 from domain.shared import Meta, Refused
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Container
 
 
 def _meta(actor: str = "system:demo") -> Meta:
@@ -179,3 +184,102 @@ def load_demo_orders(orders: OrdersApp) -> int:
         [(tmall, "demo-tmall-1"), (jd, "demo-jd-1")], _meta("system:demo")
     )
     return result.count("applied")
+
+
+def load_demo_segments(segments: SegmentsApp) -> list[str]:
+    """Three segments (智能分组): the VIP's Tmall order puts them in the first two; the silent
+    one fills as the demo's customers stay quiet for a month."""
+    admin = _meta("user:demo-admin")
+    return [
+        segments.define(
+            name="高价值客户",
+            rule={"field": "lifetime_value", "op": ">=", "value": 100_000},  # 1,000 yuan
+            auto_tag="高价值",
+            meta=admin,
+        ).id,
+        segments.define(
+            name="近90天买过智能门锁",
+            rule={"bought_category": "smart-locks", "within_days": 90},
+            auto_tag=None,
+            meta=admin,
+        ).id,
+        segments.define(
+            name="沉默30天",
+            rule={"field": "days_silent", "op": ">=", "value": 30},
+            auto_tag=None,
+            meta=admin,
+        ).id,
+    ]
+
+
+def load_demo_tickets(c: Container, vip: str | None) -> str:
+    """Work orders: the shipped installation workflow and template library, an installer in
+    Hangzhou, routing rules, and an installation ticket for the VIP, assigned and scheduled.
+    Runs once the read models are current (the roster is read from them)."""
+    import json
+    from pathlib import Path
+
+    from domain.scope import Scope
+    from domain.tickets.application import OpenTicket
+    from domain.tickets.templates import shipped_templates
+    from projections.follower import StoreFollower
+    from projections.tickets.tickets import roster, templates_in_force
+
+    library = Path(__file__).parents[1] / "domain" / "tickets" / "library"
+    admin = _meta("user:demo-admin")
+    c.customers.register_staff(
+        staff_id="zhao.shifu", name="赵师傅", department="installers", region="hangzhou", meta=admin
+    )
+    c.tickets.define_workflow(json.loads((library / "installation.json").read_text()), admin)
+    for template in shipped_templates():
+        c.tickets.publish_template(template, expected_version=0, meta=admin)
+    c.tickets.set_worker_profile(
+        "zhao.shifu",
+        regions=["杭州市"],
+        service_types=["installation", "repair"],
+        skills=["smart-locks", "air-conditioners"],
+        capacity=8,
+        meta=admin,
+    )
+    c.tickets.publish_routing_rules(
+        {
+            "fallback_queue": "general",
+            "rules": [
+                {
+                    "name": "install",
+                    "queue": "installation",
+                    "keywords": ["安装", "装机"],
+                    "action": "open_ticket",
+                    "workflow": "installation",
+                    "service_type": "installation",
+                },
+                {"name": "promotion", "queue": "ecommerce", "keywords": ["优惠", "活动", "券"]},
+            ],
+        },
+        expected_version=0,
+        meta=admin,
+    )
+    StoreFollower(c.engine, c.read_log).catch_up()
+    opened = c.tickets.open_ticket(
+        OpenTicket(
+            workflow="installation",
+            service_type="installation",
+            region="浙江省杭州市西湖区",
+            description="新买的智能门锁，想约周六上午上门安装",
+            product="德施曼 Q5 智能锁",
+            customer_id=UUID(vip) if vip else None,
+        ),
+        roster=lambda r, s, k: roster(c.read_db, r, s, k),
+        templates=templates_in_force(c.read_db),
+        meta=_meta("staff:li.na"),
+    )
+    c.tickets.transition(
+        UUID(opened.id),
+        "schedule",
+        form={"visit_on": (datetime.now(UTC) + timedelta(days=3)).date().isoformat()},
+        confirmation_code=None,
+        expected_version=opened.version,
+        scope=Scope("staff", staff_id="zhao.shifu"),
+        meta=_meta("staff:zhao.shifu"),
+    )
+    return opened.id

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from api.responses import OrjsonResponse
+from domain.ports import OrderDetailUnavailable
 from domain.shared import Conflict, DomainError, Forbidden, Gone, InvalidInput, NotFound, Refused
 from infra.db import StoreUnavailable
 from infra.wecom.callbacks import MalformedCallback
@@ -22,6 +23,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (Forbidden, 403),
     (Conflict, 409),
     (Gone, 410),
+    (OrderDetailUnavailable, 502),  # a platform's API failed us; the platform retries
 ]
 
 
@@ -41,7 +43,9 @@ def _domain(_: Request, exc: Exception) -> OrjsonResponse:
             error_body(exc.code, exc.detail, exc.field, position=exc.position), status_code=status
         )
     status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
-    return OrjsonResponse(error_body(exc.code, exc.detail, exc.field), status_code=status)
+    return OrjsonResponse(
+        error_body(exc.code, exc.detail, exc.field, **exc.extra), status_code=status
+    )
 
 
 def _validation(_: Request, exc: Exception) -> OrjsonResponse:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from uuid import uuid4
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from api import errors
+from api.correlation import CorrelationId
 from api.responses import OrjsonResponse
 from api.routes import (
     channel_codes,
@@ -20,14 +20,17 @@ from api.routes import (
     orders,
     privacy,
     rfm,
+    segments,
     staff,
     system,
+    tickets,
     wechat_oa,
     wecom,
 )
 from infra.bootstrap import Container, bootstrap
-from infra.jobs import Scheduler, apply_erasures, link_pending_buyers
+from infra.jobs import Scheduler, apply_erasures, link_pending_buyers, sweep_segments
 from infra.settings import Settings
+from infra.tickets import breach_overdue_tickets, hand_over_departed
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -39,12 +42,16 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if c.in_process_projections:
             c.start_follower()
+            c.start_log_processes()  # segments and routing follow the follower's batches
         scheduler = None
         if c.settings.scheduler_interval_seconds > 0:
             scheduler = Scheduler(
                 [
                     ("privacy", lambda: apply_erasures(c)),
                     ("identity", lambda: link_pending_buyers(c)),
+                    ("segments", lambda: sweep_segments(c)),
+                    ("sla", lambda: breach_overdue_tickets(c)),
+                    ("handover", lambda: hand_over_departed(c)),
                 ],
                 c.settings.scheduler_interval_seconds,
             )
@@ -65,30 +72,29 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.container = c
     errors.install(app)
 
-    @app.middleware("http")
-    async def correlation(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # One id per incoming request, echoed on every answer (401s and queries too) and
-        # stamped on every event the request records.
-        given = request.headers.get("x-correlation-id", "")
-        request.state.correlation_id = given if 0 < len(given) <= 100 else str(uuid4())
-        response: Response = await call_next(request)
-        response.headers["X-Correlation-Id"] = request.state.correlation_id
-        return response
+    # One id per incoming request, echoed on every answer (401s and queries too) and
+    # stamped on every event the request records.
+    app.add_middleware(CorrelationId)
 
+    # The platforms' pushes and callbacks first: they are most of the traffic, and each
+    # request is matched against the routes in this order (~0.3 ms of CPU an order push
+    # spent walking past the routers before it). No other router's paths overlap theirs.
     for module in (
+        orders,
+        wecom,
+        wechat_oa,
         system,
         staff,
         channel_codes,
         customers,
         dashboards,
         groups,
-        wecom,
-        wechat_oa,
         conversations,
         compliance,
         privacy,
-        orders,
         rfm,
+        segments,
+        tickets,
     ):
         app.include_router(module.router)
     return app

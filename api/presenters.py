@@ -23,7 +23,10 @@ def reveal(vault: PersonalDataVault, customer_id: str, value: Any, clear: bool) 
 
 def _reveal_tree(vault: PersonalDataVault, customer_id: str, node: Any, clear: bool) -> Any:
     if isinstance(node, dict):
-        return {k: _reveal_tree(vault, customer_id, v, clear) for k, v in node.items()}
+        # An identity a merge brought stays sealed under the key of the customer it was
+        # recorded for, and says so.
+        key = node.get("sealed_for") or customer_id
+        return {k: _reveal_tree(vault, key, v, clear) for k, v in node.items()}
     if isinstance(node, list):
         return [_reveal_tree(vault, customer_id, v, clear) for v in node]
     return reveal(vault, customer_id, node, clear)
@@ -36,7 +39,8 @@ def present_portrait(
     cid = portrait["id"]
     out = dict(portrait)
     out["identities"] = [
-        {**i, "value": reveal(vault, cid, i["value"], clear)} for i in portrait["identities"]
+        {"kind": i["kind"], "value": reveal(vault, i.get("sealed_for") or cid, i["value"], clear)}
+        for i in portrait["identities"]
     ]
     out["timeline"] = [
         {**t, "data": _reveal_tree(vault, cid, t["data"], clear)} for t in portrait["timeline"]

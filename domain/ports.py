@@ -7,8 +7,10 @@ imports infra.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
+
+from domain.shared import DomainError
 
 
 class PersonalDataVault(Protocol):
@@ -56,4 +58,26 @@ class WelcomeSender(Protocol):
 
     def send_welcome(self, welcome_code: str, text: str) -> str | None:
         """None once WeCom accepted the message; otherwise why not, to be recorded."""
+        ...
+
+
+class OrderDetailUnavailable(DomainError):
+    """A platform's order detail API could not be asked, or answered with an error (HTTP 502).
+    Nothing of the push is recorded, so the platform's retry can succeed. `code` says which:
+    `platform_unreachable`, `platform_error`, or `detail_not_current` (the detail is behind
+    the status the push announced). `detail` names the API and its error code, never a
+    secret or personal data."""
+
+    code = "platform_unavailable"
+
+
+class OrderDetailFetcher(Protocol):
+    """The order detail a platform's open API gives for one order id, for pushes that carry
+    only ids and a status (Douyin order.orderDetail, Youzan youzan.trade.get)."""
+
+    def fetch(self, platform: str, order_id: str) -> dict[str, Any]:
+        """The detail in the platform's own documented shape (the response's `data`), ready
+        for that platform's adapter. Raises OrderDetailUnavailable when the API is unreachable
+        or answers an error, and InvalidInput (code `detail_required`, naming the missing
+        settings) when fetching is not configured for the platform."""
         ...

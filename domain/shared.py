@@ -62,10 +62,19 @@ class DomainError(Exception):
 
     code: ClassVar[str] = "domain_error"
 
-    def __init__(self, detail: str, *, field: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # More for a client to act on, beside the sentence (a merged customer's survivor).
+        self.extra = dict(extra or {})
         if code is not None:
             self.code = code  # type: ignore[misc]
 

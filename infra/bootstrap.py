@@ -15,6 +15,9 @@ from prometheus_client import CollectorRegistry, Counter
 from domain.conversations.application import ConversationsApp
 from domain.customers.application import CustomersApp
 from domain.orders.application import OrdersApp
+from domain.ports import OrderDetailFetcher
+from domain.segments.application import SegmentsApp
+from domain.tickets.application import TicketsApp
 from infra.crypto import Vault
 from infra.db import Database, schema_lock
 from infra.events import EventRecord, to_record
@@ -22,7 +25,11 @@ from infra.listen import pg_waiter
 from infra.locks import LocalLocks, PostgresLocks
 from infra.nats.consumer import Projector
 from infra.nats.relay import Relay
+from infra.orders.fetchers import PlatformOrderDetails
+from infra.processes import ProcessLoop
+from infra.segments import SegmentEvaluator
 from infra.settings import Settings
+from infra.tickets import MessageRouter
 from infra.tokens import TokenIssuer
 from infra.wecom.callbacks import ReplayGuard
 from infra.wecom.crypto import WecomCrypto
@@ -39,6 +46,8 @@ class Container:
     customers: CustomersApp
     conversations: ConversationsApp
     orders: OrdersApp
+    segments: SegmentsApp
+    tickets: TicketsApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -46,10 +55,15 @@ class Container:
     tokens: TokenIssuer
     registry: CollectorRegistry
     follower: StoreFollower | None = None
+    segment_evaluator: SegmentEvaluator | None = None
+    message_router: MessageRouter | None = None
+    process_loops: list[ProcessLoop] = field(default_factory=list)
     wecom: WecomCrypto | None = None
     replay_guard: ReplayGuard | None = None
     fan_directory: FanDirectory = field(default_factory=NoFanDirectory)
     chat_directory: ChatDirectory = field(default_factory=NoChatDirectory)
+    # Douyin/Youzan order details for id-only pushes; None = such pushes are detail_required.
+    order_details: OrderDetailFetcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     # --- the log -----------------------------------------------------------------------
@@ -83,6 +97,21 @@ class Container:
             )
             self.follower.start()
         return self.follower
+
+    def start_log_processes(self) -> list[ProcessLoop]:
+        """Keep segment memberships current and route incoming messages in this process, after
+        each projection batch (infra/segments.py, infra/tickets.py)."""
+        assert self.segment_evaluator is not None and self.message_router is not None
+        if not self.process_loops:
+            for process, name in (
+                (self.segment_evaluator, "segments"),
+                (self.message_router, "routing"),
+            ):
+                loop = ProcessLoop(process, name)
+                self.engine.on_applied.append(loop.wake)
+                loop.start()
+                self.process_loops.append(loop)
+        return self.process_loops
 
     def projection_lag(self) -> dict[str, dict[str, int]]:
         head = self.head()
@@ -122,8 +151,14 @@ class Container:
     def close(self) -> None:
         if self.follower is not None:
             self.follower.stop()
+        for loop in self.process_loops:
+            loop.stop()
+        if isinstance(self.order_details, PlatformOrderDetails):
+            self.order_details.close()
         self.conversations.close()
         self.orders.close()
+        self.segments.close()
+        self.tickets.close()
         self.customers.close()  # last: its infrastructure is the one they share
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
@@ -151,6 +186,8 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
             vault, env=settings.event_store_env(), share_with=customers
         )
         orders = OrdersApp(vault, env=settings.event_store_env(), share_with=customers)
+        segments = SegmentsApp(env=settings.event_store_env(), share_with=customers)
+        tickets = TicketsApp(vault, env=settings.event_store_env(), share_with=customers)
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
             projection.bind(vault)
@@ -161,6 +198,8 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     customers.on_recorded.append(appended.inc)
     conversations.on_recorded.append(appended.inc)
     orders.on_recorded.append(appended.inc)
+    segments.on_recorded.append(appended.inc)
+    tickets.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -171,14 +210,20 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         customers=customers,
         conversations=conversations,
         orders=orders,
+        segments=segments,
+        tickets=tickets,
         read_db=read_db,
         key_db=key_db,
         vault=vault,
         engine=engine,
         tokens=TokenIssuer(master, settings.token_ttl_days),
         registry=registry,
+        order_details=PlatformOrderDetails(settings),
     )
     if engine.stale:  # a read model's shape changed in this version: replay it before use
         with schema_lock(settings.database_url):
             engine.rebuild(engine.still_stale(), container.log_batches())
+    with schema_lock(settings.database_url):  # their checkpoint tables
+        container.segment_evaluator = SegmentEvaluator(container)
+        container.message_router = MessageRouter(container)
     return container

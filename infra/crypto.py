@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from domain.shared import Gone
 from infra.db import Database
 
+_INSERT_CHUNK = 300  # rows per multi-row INSERT: 900 parameters, under SQLite's bound
 TOKEN_PREFIX = "pd1."  # version the format so keys and ciphers can rotate later
 KEYS_DDL = (
     "CREATE TABLE IF NOT EXISTS scrm_data_keys ("
@@ -92,31 +93,55 @@ class Vault:
         return alive
 
     def ensure_keys(self, ids: set[UUID]) -> None:
-        """Make (or load) many keys at once, for a bulk command about to seal for them: one
-        query and one transaction instead of one each. Destroyed keys stay destroyed."""
+        """Make (or load) many keys at once, for a bulk command about to seal for them. One
+        transaction offers a new key for every subject not cached (`INSERT .. ON CONFLICT DO
+        NOTHING`) and reads back what the store holds for them all, whoever made it: one
+        round trip for the answer, where a read, a write and a read back took three
+        transactions. Destroyed keys stay destroyed (their tombstone row is never
+        replaced, and reads back as destroyed)."""
         with self._lock:
-            wanted = [i for i in ids if i not in self._cache]
+            wanted = sorted(str(i) for i in ids if i not in self._cache)
         if not wanted:
             return
-        found = self._stored(wanted)
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            now = datetime.now(UTC).isoformat()
-            fresh = {i: AESGCM.generate_key(256) for i in missing}
-            with self.db.transaction() as cur:
-                cur.executemany(
-                    "INSERT INTO scrm_data_keys (customer_id, wrapped, created_at)"
-                    " VALUES (?, ?, ?) ON CONFLICT (customer_id) DO NOTHING",
-                    [
-                        (str(i), base64.b64encode(aes_key_wrap(self._kek, k)).decode(), now)
-                        for i, k in fresh.items()
-                    ],
+        # In id order, so two processes making overlapping keys never wait on each other
+        # crosswise (a deadlock) inside their transactions.
+        now = datetime.now(UTC).isoformat()
+        rows = [
+            (
+                name,
+                base64.b64encode(aes_key_wrap(self._kek, AESGCM.generate_key(256))).decode(),
+                now,
+            )
+            for name in wanted
+        ]
+        stored: list[tuple[str, str | None]] = []
+        with self.db.transaction(pipeline=True) as cur:
+            if self.db.dialect == "postgres":
+                # No wait for this commit's own flush: a new key matters only once something
+                # sealed with it is stored, and that later commit (any process's) flushes
+                # the write-ahead log up to itself, so this row with it. Lost in a crash
+                # before then, the key had sealed nothing that was kept.
+                cur.execute("SET LOCAL synchronous_commit = off")
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                chunk = rows[start : start + _INSERT_CHUNK]
+                cur.execute(
+                    "INSERT INTO scrm_data_keys (customer_id, wrapped, created_at) VALUES "
+                    + ", ".join(["(?, ?, ?)"] * len(chunk))
+                    + " ON CONFLICT (customer_id) DO NOTHING",
+                    [value for row in chunk for value in row],
                 )
-            # Whoever won a race made the key: read back what is stored, not what we made.
-            found |= self._stored(missing)
-        for customer_id, wrapped in found.items():
+            for start in range(0, len(wanted), 500):
+                names = wanted[start : start + 500]
+                cur.execute(
+                    "SELECT customer_id, wrapped FROM scrm_data_keys"
+                    f" WHERE customer_id IN ({','.join('?' * len(names))})",
+                    names,
+                )
+                stored.extend(cur.fetchall())
+        for customer_id, wrapped in stored:
             if wrapped is not None:
-                self._remember(customer_id, aes_key_unwrap(self._kek, base64.b64decode(wrapped)))
+                key = aes_key_unwrap(self._kek, base64.b64decode(wrapped))
+                self._remember(UUID(customer_id), key)
 
     def _stored(self, ids: Iterable[UUID]) -> dict[UUID, str | None]:
         """The key store's rows for these ids (wrapped key, None once destroyed), 500 at a

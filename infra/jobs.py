@@ -20,6 +20,7 @@ from domain.shared import DomainError, Meta
 from projections.customers.privacy import last_contact, list_erasures
 
 if TYPE_CHECKING:
+    from domain.segments.application import Reconciled
     from infra.bootstrap import Container
 
 log = logging.getLogger("scrm.jobs")
@@ -127,3 +128,10 @@ def link_pending_buyers(
         return 0
     meta = scheduler_meta("identity", now or datetime.now(UTC))
     return c.orders.link_pending([PendingBuyer(*row) for row in found], meta)
+
+
+def sweep_segments(c: Container, now: datetime | None = None) -> Reconciled:
+    """Everyone against every segment, for what time alone changes ("silent for 30 days");
+    events move customers in between (infra/segments.py)."""
+    assert c.segment_evaluator is not None
+    return c.segment_evaluator.sweep(now)

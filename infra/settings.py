@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     douyin_app_secret: str | None = Field(default=None, repr=False)
     youzan_client_id: str | None = None
     youzan_client_secret: str | None = Field(default=None, repr=False)
+    # Order detail APIs (infra/orders/fetchers.py) for pushes that carry only an order id:
+    # Douyin order.orderDetail (signed with the app key/secret above), Youzan youzan.trade.get.
+    # No access token = such pushes are 422 detail_required. The URLs are settings so tests
+    # can point them at a local stand-in.
+    douyin_access_token: str | None = Field(default=None, repr=False)
+    douyin_api_url: str = "https://openapi-fxg.jinritemai.com"
+    youzan_access_token: str | None = Field(default=None, repr=False)
+    youzan_api_url: str = "https://open.youzanyun.com"
+    # Short: the platforms wait only a few seconds for a push's answer, then retry it.
+    order_api_timeout_seconds: float = 3.0
     callback_window_seconds: int = 300  # timestamps further off, or nonces seen within, are 401
     # How often `scrm serve` runs its scheduled processes (due erasures); 0 turns them off
     # (then run `scrm privacy run` from cron instead).
@@ -54,6 +64,8 @@ class Settings(BaseSettings):
         "douyin_app_secret",
         "youzan_client_id",
         "youzan_client_secret",
+        "douyin_access_token",
+        "youzan_access_token",
         mode="before",
     )
     @classmethod

@@ -24,6 +24,8 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.customers.purchases import Purchases
     from projections.customers.staff import StaffDirectory
     from projections.orders.orders import Orders
+    from projections.segments.segments import Segments
+    from projections.tickets.tickets import Tickets
 
     return [
         StaffDirectory(),
@@ -37,4 +39,6 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Privacy(),
         Orders(),
         Purchases(),
+        Segments(),
+        Tickets(),
     ]

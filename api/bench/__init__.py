@@ -23,16 +23,19 @@ that they do not share the benchmark's GIL.
    on SQLite, each beside raw batched inserts into the same database; scanning alone; where
    an ingested message's time goes. `scrm archive bench` runs this phase alone.
 6. Orders (`orders`): bulk import of Taobao payloads (parsed, 500 per transaction) beside raw
-   batched inserts; order push over HTTP → visible in every read model through `scrm relay`,
-   NATS and `scrm project` at a steady rate, beside raw JetStream publish → consume.
-   Only `scrm orders bench` runs it (not yet part of `scrm bench`).
+   batched inserts; order pushes over HTTP to `scrm serve --workers 2` at a steady open-loop
+   rate, each timed until visible in every read model through `scrm relay`, NATS and
+   `scrm project`, beside raw JetStream publish → consume; the highest rate sustained when
+   the one asked is not; the CPU each process spends per push. It runs before phase 5 in
+   `scrm bench` (the archive's events would only lengthen the projector's catch-up);
+   `scrm orders bench` runs it alone.
 
 The modules, in the order a run uses them: `plan` (how long, how hard), `scratch` (database
 and stream), `processes` (API, relay and projector subprocesses), `workload` (the commands),
-`context` (what the phases share), `loop` and `baselines` (how things are measured), the phases
-`commands` (1, 2), `lag` with `probes` (3), `rebuild` (4) and `archive` (5), `table` (what is
-printed), and `runner`, which ties them together. `python -m api.bench HOST PORT` is the API
-subprocess.
+`context` (what the phases share), `loop`, `openloop`, `cpu` and `baselines` (how things are
+measured), the phases `commands` (1, 2), `lag` with `probes` (3), `rebuild` (4), `archive`
+(5) and `orders` (6), `table` (what is printed), and `runner`, which ties them together.
+`python -m api.bench HOST PORT` is phase 1's API subprocess.
 """
 
 from api.bench.plan import row_ids

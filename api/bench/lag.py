@@ -205,8 +205,8 @@ def phase_lag(bench: Bench) -> None:
     payload = container.read_log(max(0, container.head() - 1), 1)[0].body()
     push, pull, sent = raw_bus(
         scratch.nats_url,
-        scratch.stream,
-        f"{scratch.prefix}.benchraw.ping",
+        scratch.raw_stream,
+        f"{scratch.raw_prefix}.ping",
         plan.lag_rate,
         plan.lag_seconds,
         payload,

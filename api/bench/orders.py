@@ -6,22 +6,40 @@ through `snapshots()` (the platform adapter and the payload digest) and
 `OrdersApp.receive_batch`, 500 per transaction, exactly as `scrm orders import` does. Beside
 raw psycopg `executemany` of one row per order (its payload as JSON, ~2 KB), 500 rows per
 transaction, into the same database.
-6b-6d: push accepted → visible, server mode. The API (uvicorn subprocess), `scrm relay` and
-`scrm project` (subprocesses, as phase 3 runs them); issuer threads POST one order each to
-`/v1/integrations/orders/taobao` with an admin token at a steady rate, and each push is timed
-from its 200 (which carries the order's log position) until every read model (the orders read
-model and the portrait among them) has reached that position (phase 3's `Visibility` watcher,
-~1 ms polls), split at the moment the position first appears on the bus (`BusTap`). Beside raw
-JetStream publish → consume at the same rate, measured in the same run (`raw_bus`).
 
-`scrm orders bench` runs this phase alone (PostgreSQL and NATS needed).
+6b-6f: order push accepted → visible, server mode, as a user runs it: the API as
+`scrm serve --workers W --no-access-log` (plan.orders_workers processes), `scrm relay` and
+`scrm project`, all subprocesses. Pushes are new orders (trade ids no other push or import
+uses), POSTed one per request to `/v1/integrations/orders/taobao` with an admin token (the
+tenant's relay of Taobao's message service), on a fixed schedule at plan.orders_rate/s
+(`openloop`: open loop, at most plan.orders_concurrency in flight). Their buyers are
+plan.orders_customers buyers whose receiver phone a customer already has. Each buyer's
+first order is imported before anything is timed: it links the buyer to that customer (by
+the phone's keyed hash), so every timed push is a known buyer's next order (three events:
+OrderPlaced, OrderPaid, the InboxReceipt) and shows on that customer's portrait; a sample
+of portraits is checked at the end (their orders count), as a sanity check, not a timing.
+Each push is timed from its due time until every read model (the orders read model and the
+portrait among them) has reached the position its 200 returned (polled every
+plan.orders_poll_interval), split where the position first appears on the bus. Beside raw
+JetStream publish → consume at the same rate (on a stream of its own) and a psycopg
+single-row INSERT transaction's latency, measured in the same run. The CPU each process
+spent per push is noted (`cpu`): on 2 cores that, not any one latency, bounds the rate.
+When plan.orders_rate is not sustained (see `OpenLoopRun.sustained`; a run more than
+MAX_BEHIND seconds behind its schedule is cut short), up to plan.orders_search more runs at
+90 % of the rate last achieved look for the highest rate that is (6f).
+
+`scrm orders bench` runs this phase alone (PostgreSQL and NATS needed); `scrm bench` runs it
+last.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +49,23 @@ import httpx
 import orjson
 import psycopg
 
+from api.bench import cpu
 from api.bench.baselines import raw_bus
-from api.bench.commands import _start_api
+from api.bench.commands import HOST, _free_port
 from api.bench.context import Bench
 from api.bench.lag import PROCS, _wait_visible
-from api.bench.probes import BusTap, Visibility
-from api.bench.table import Row, fmt_lat, fmt_lat_ratio, fmt_rate, fmt_ratio
+from api.bench.openloop import OpenLoopRun, Target, open_loop
+from api.bench.probes import Visibility
+from api.bench.table import (
+    Row,
+    fmt_lat,
+    fmt_lat3,
+    fmt_lat_ratio,
+    fmt_ms,
+    fmt_rate,
+    fmt_ratio,
+    percentile,
+)
 from domain.shared import Meta
 
 BATCH = 500
@@ -44,27 +73,44 @@ BUYERS = 5_000
 FIXTURE = (
     Path(__file__).resolve().parents[2] / "tests/fixtures/orders/taobao/tmall_3_suborders_paid.json"
 )
+# Each kind of order gets trade ids of its own: a push must be a new order, not the
+# re-delivery of an imported one (which records nothing but its receipt).
+IMPORTED, PUSHED, WARM_UP = 1, 2, 3
+# A run whose next push is this late has fallen behind for good: its schedule is cut.
+MAX_BEHIND = 5.0
 
 
 def _template() -> dict[str, Any]:
     return orjson.loads(FIXTURE.read_bytes())
 
 
-def order_payload(template: dict[str, Any], tag: str, n: int) -> dict[str, Any]:
-    """The fixture as the n-th order of this run: its own trade and line ids; buyer and
-    receiver phone shared by every BUYERS-th order."""
+def order_payload(
+    template: dict[str, Any],
+    tag: str,
+    n: int,
+    *,
+    series: int = IMPORTED,
+    buyers: int = BUYERS,
+    phone_prefix: str = "139",
+) -> dict[str, Any]:
+    """The fixture as the n-th order of a series of this run: its own trade and line ids;
+    buyer and receiver phone shared by every `buyers`-th order."""
     payload = orjson.loads(orjson.dumps(template))  # a deep copy
     trade = payload["trade_fullinfo_get_response"]["trade"]
-    tid = f"9{int(tag[:6], 16):08d}{n:09d}"
+    tid = f"9{int(tag[:6], 16):08d}{series}{n:08d}"  # 18 digits: line ids stay in 64 bits
     trade["tid"] = int(tid)
     trade["tid_str"] = tid
-    buyer = n % BUYERS
-    trade["buyer_open_uid"] = f"AAbench{tag}-{buyer:06d}"
-    trade["receiver_mobile"] = f"139{buyer:08d}"
+    buyer = n % buyers
+    trade["buyer_open_uid"] = f"AAbench{tag}-{series}-{buyer:06d}"
+    trade["receiver_mobile"] = phone(phone_prefix, buyer)
     for k, sub in enumerate(trade["orders"]["order"]):
         sub["oid"] = int(f"{tid}{k}")
         sub["oid_str"] = f"{tid}{k}"
     return payload
+
+
+def phone(prefix: str, buyer: int) -> str:
+    return f"{prefix}{buyer:08d}"
 
 
 def _meta(why: str) -> Meta:
@@ -93,6 +139,22 @@ def _raw_inserts(db_url: str, payloads: list[dict[str, Any]]) -> float:
                     rows[start : start + BATCH],
                 )
         return len(rows) / (time.perf_counter() - started)
+
+
+def _insert_latency(db_url: str, seconds: float) -> list[float]:
+    """One connection, single-row INSERT transactions back to back (each a commit): what one
+    durable write costs on this machine."""
+    body = "x" * 2000  # about one order payload
+    out: list[float] = []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_orders_raw_tx (id BIGSERIAL PRIMARY KEY, body TEXT)"
+        )
+        stop = time.perf_counter() + seconds
+        while (started := time.perf_counter()) < stop:
+            conn.execute("INSERT INTO bench_orders_raw_tx (body) VALUES (%s)", (body,))
+            out.append(time.perf_counter() - started)
+    return out
 
 
 def _bulk_import(bench: Bench) -> None:
@@ -127,14 +189,77 @@ def _bulk_import(bench: Bench) -> None:
         bench.report.failures.append(f"phase 6a: {applied} of {n} orders applied")
 
 
-def _start_processes(bench: Bench) -> str:
-    """API, relay and projector; returns the API's base URL once the relay has published
-    the log so far (so the projector's start does not race the relay's bootstrap)."""
-    base = _start_api(bench)
+def _seed_customers(bench: Bench) -> list[str]:
+    """One customer per push buyer, known by the phone that buyer's orders carry; returns
+    their ids by buyer number."""
+    c, count = bench.container, bench.plan.orders_customers
+    owner = "bench.orders"
+    c.customers.register_staff(
+        staff_id=owner, name="Bench", department="bench", region="lab", meta=_meta("staff")
+    )
+    bench.say(f"phase 6: {count:,} customers whose phones the pushed orders will carry")
+    ids: list[str] = [""] * count
+    errors: Counter[str] = Counter()
+
+    def add(first: int, step: int) -> None:
+        for k in range(first, count, step):
+            try:
+                ids[k] = c.customers.add_customer(
+                    identities=[("phone", phone("138", k))],
+                    tags=["bench"],
+                    owner=owner,
+                    meta=_meta("customer"),
+                ).id
+            except Exception as exc:
+                errors[type(exc).__name__] += 1
+
+    pool = [threading.Thread(target=add, args=(t, 4), daemon=True) for t in range(4)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join(timeout=600)
+    if errors:
+        raise RuntimeError(f"seeding customers failed: {dict(errors)}")
+    return ids
+
+
+def _start_processes(bench: Bench) -> int:
+    """`scrm serve --workers W --no-access-log`, then relay and projector; returns the API's
+    port once it answers and the relay has published the log so far (so the projector's
+    start does not race the relay's bootstrap)."""
+    plan = bench.plan
+    port = _free_port()
+    bench.say(f"phase 6: starting `scrm serve --workers {plan.orders_workers}`")
+    bench.procs.spawn(
+        "api",
+        [
+            "-m",
+            "api.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(plan.orders_workers),
+            "--no-access-log",
+        ],
+    )
+    deadline = time.monotonic() + plan.startup_timeout
+    while True:
+        bench.procs.check_alive("api")
+        try:
+            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1, trust_env=False).is_success:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the API did not answer /healthz:\n{bench.procs.log_tail('api')}")
+        time.sleep(0.1)
     head = bench.container.head()
     bench.say(f"phase 6: starting `scrm relay` (log head {head:,}) and `scrm project`")
     bench.procs.spawn("relay", ["-m", "api.cli", "relay"], supervised=True)
-    deadline = time.monotonic() + bench.plan.catch_up_timeout
+    deadline = time.monotonic() + plan.catch_up_timeout
     with psycopg.connect(bench.scratch.db_url, autocommit=True) as conn:
         while True:
             bench.procs.check_alive("relay")
@@ -151,160 +276,368 @@ def _start_processes(bench: Bench) -> str:
                 raise RuntimeError(f"relay did not catch up:\n{bench.procs.log_tail('relay')}")
             time.sleep(0.05)
     bench.procs.spawn("projector", ["-m", "api.cli", "project"], supervised=True)
-    return base
+    return port
 
 
-def _pushes(bench: Bench, base: str, tap: BusTap) -> dict[str, Any]:
-    """Pushes at plan.orders_rate for plan.orders_seconds, each timed from its 200 until
-    every read model has reached its position."""
-    plan, c = bench.plan, bench.container
-    names = list(c.engine.projections)
-    token = c.tokens.create("admin", subject="bench-orders")
-    rate, issuers = plan.orders_rate, plan.orders_issuers
-    total = max(1, int(rate * plan.orders_seconds))
-    template = _template()
-    tag = bench.scratch.tag + "p"
-    bodies = [orjson.dumps(order_payload(template, tag, i)) for i in range(total + 1)]
-    watcher = Visibility(bench.scratch.db_url, names, plan.poll_interval)
-    http_lat: list[float] = []
-    lateness: list[float] = []
-    errors: Counter[str] = Counter()
-    url = f"{base}/v1/integrations/orders/taobao"
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    try:
-        took = _wait_visible(bench, watcher, c.head(), plan.catch_up_timeout)
-        bench.say(f"phase 6: relay + projector caught up in {took:.1f} s")
-        tap.start()
-        if not tap.ready.wait(10) or tap.error is not None:
-            raise RuntimeError(f"could not tap the bus: {tap.error!r}")
-        with httpx.Client(timeout=10.0, trust_env=False) as probe:  # warms the API up
-            answer = probe.post(url, content=bodies[total], headers=headers)
-            answer.raise_for_status()
-        _wait_visible(bench, watcher, int(answer.json()["position"]), plan.startup_timeout)
-        time.sleep(0.3)
-        bench.say(
-            f"phase 6b: {rate} order pushes/s for {plan.orders_seconds:.0f} s, {issuers} issuers"
-        )
-        watcher.start()
-        head0 = c.head()
-        t0 = time.perf_counter() + 0.05
-        hard_stop = t0 + plan.orders_seconds * 3 + 10
+class _Pushes:
+    """Numbers the pushes of every run of this phase, so each is a new order."""
 
-        def issuer(j: int) -> None:
-            with httpx.Client(timeout=10.0, trust_env=False, headers=headers) as client:
-                for n in range(j, total, issuers):
-                    if time.perf_counter() > hard_stop:
-                        return
-                    delay = t0 + n / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    else:
-                        lateness.append(-delay)
-                    try:
-                        sent = time.perf_counter()
-                        res = client.post(url, content=bodies[n])
-                        done = time.perf_counter()
-                        if res.status_code != 200:
-                            errors[f"HTTP {res.status_code}"] += 1
-                            continue
-                        watcher.expect(int(res.json()["position"]), done)
-                        http_lat.append(done - sent)
-                    except Exception as exc:
-                        errors[type(exc).__name__] += 1
+    def __init__(self, bench: Bench):
+        self.template = _template()
+        self.tag = bench.scratch.tag + "p"
+        self.buyers = bench.plan.orders_customers
+        self.next = 0
+        self.warmed = 0
+        self.per_buyer: Counter[int] = Counter()  # orders recorded, by buyer
 
-        threads = [
-            threading.Thread(target=issuer, args=(j,), name=f"bench-push-{j}", daemon=True)
-            for j in range(issuers)
+    def link_buyers(self, bench: Bench) -> None:
+        """Every buyer's first order, imported (500 per transaction) before anything is
+        measured: it links the buyer to the customer who has their phone. The pushes timed
+        are then all a known buyer's next order (3 events each), in every run alike, as a
+        shop's steady traffic mostly is; a buyer's first order costs more (a data key, the
+        link) and would otherwise weigh differently in runs of different lengths."""
+        from api.routes.orders import snapshots
+
+        c = bench.container
+        first, bodies = self.bodies(self.buyers)
+        for start in range(0, len(bodies), BATCH):
+            chunk = [orjson.loads(b) for b in bodies[start : start + BATCH]]
+            result = c.orders.receive_batch(snapshots("taobao", chunk), _meta("first orders"))
+            if result.count("applied") != len(chunk):
+                raise RuntimeError("the buyers' first orders were not all applied")
+        for n in range(first, first + len(bodies)):
+            self.per_buyer[n % self.buyers] += 1
+
+    def bodies(self, count: int) -> tuple[int, list[bytes]]:
+        first, self.next = self.next, self.next + count
+        return first, [
+            orjson.dumps(
+                order_payload(
+                    self.template,
+                    self.tag,
+                    n,
+                    series=PUSHED,
+                    buyers=self.buyers,
+                    phone_prefix="138",
+                )
+            )
+            for n in range(first, first + count)
         ]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(timeout=plan.orders_seconds * 3 + 20)
-        seconds = time.perf_counter() - t0
-        unseen = watcher.finish(timeout=30.0)
-        events = max((p for p, _, _ in watcher.samples), default=head0) - head0
-        bench.procs.check_alive(*PROCS)
-    finally:
-        tap.finish()
-        if watcher.is_alive():
-            watcher.finish(timeout=0)
-        elif not watcher.conn.closed:
-            watcher.conn.close()
-    if watcher.error is not None:
-        raise RuntimeError(f"the visibility watcher failed: {watcher.error!r}")
-    late = sum(1 for x in lateness if x > 0.005)
-    bench.report.notes.append(
-        f"phase 6b: {len(http_lat):,} pushes (the log advanced {events:,}) in {seconds:.1f} s = "
-        f"{len(http_lat) / seconds:,.0f} orders/s of {rate:,} asked; {late} of {total} pushes "
-        f"started > 5 ms behind schedule (max {max(lateness, default=0) * 1000:.0f} ms); "
-        f"push request → 200 {fmt_lat(http_lat)}; {watcher.polls:,} polls"
+
+    def warm_up(self, count: int) -> list[bytes]:
+        # Buyers of their own, whose phones no customer has: the warm-up links nobody.
+        first, self.warmed = self.warmed, self.warmed + count
+        return [
+            orjson.dumps(
+                order_payload(self.template, self.tag, n, series=WARM_UP, phone_prefix="137")
+            )
+            for n in range(first, first + count)
+        ]
+
+
+def _run(bench: Bench, target: Target, pushes: _Pushes, rate: int, seconds: float) -> OpenLoopRun:
+    c = bench.container
+    first, bodies = pushes.bodies(max(1, int(rate * seconds)))
+    bench.say(
+        f"phase 6b: {rate} order pushes/s for {seconds:.0f} s, ≤ {target.concurrency} in flight"
     )
-    if errors:
-        bench.report.failures.append(f"phase 6b: push errors {dict(errors)}")
-    if unseen:
-        bench.report.failures.append(f"phase 6b: {unseen} pushes never became visible in 30 s")
-    return {
-        "samples": list(watcher.samples),
-        "pushes": len(http_lat),
-        "seconds": seconds,
-        "http": http_lat,
+    failures: Counter[str] = Counter()
+
+    def on_error(status: int, answer: bytes) -> None:
+        failures[f"{status}: {answer[:200].decode(errors='replace')}"] += 1
+
+    probe = _cpu_probe(bench)
+    clock: dict[str, float] = {}
+
+    def start() -> None:
+        clock["head"], clock["wall"] = c.head(), time.perf_counter()
+        clock["busy"], clock["total"] = cpu.machine()
+        probe.begin()
+
+    def end() -> None:
+        clock["spent_wall"] = time.perf_counter() - clock["wall"]
+        clock["events"] = c.head() - clock["head"]
+        clock.update(probe.end())
+        busy, total = cpu.machine()
+        clock["machine"] = (busy - clock["busy"]) / max(total - clock["total"], 1e-9)
+
+    run = open_loop(
+        target,
+        bodies,
+        rate,
+        warmup=pushes.warm_up(target.concurrency),
+        settle=bench.plan.catch_up_timeout,
+        on_error=on_error,
+        marks=(start, end),
+        max_behind=MAX_BEHIND,
+    )
+    bench.procs.check_alive(*PROCS)
+    events = int(clock.get("events", 0))
+    for n, request in enumerate(run.requests):
+        if request.error is None and request.position is not None:
+            pushes.per_buyer[(first + n) % pushes.buyers] += 1
+    ok = len(run.answered())
+    lateness = run.lateness()
+    http = run.http()
+    cut = (
+        f", the schedule cut after {run.cut_after:.1f} s ({run.stopped:,} never sent: the "
+        f"next was over {MAX_BEHIND:.0f} s late)"
+        if run.stopped
+        else ""
+    )
+    bench.report.notes.append(
+        f"phase 6 push run @ {rate:,}/s for {seconds:.0f} s: {ok:,} of {len(bodies):,} pushes "
+        f"answered 200{cut}, {len(run.visible()):,} seen in every read model; "
+        f"{run.achieved():,.0f}/s achieved ({'sustained' if run.sustained() else 'NOT sustained'}"
+        f"); the log advanced {events:,} events ({events / max(ok, 1):.2f} per push: "
+        "OrderPlaced, OrderPaid and the InboxReceipt); sent late: p99 "
+        f"{fmt_ms(percentile(lateness, 99))} / max "
+        f"{fmt_ms(max(lateness, default=math.nan))} ms; due → visible {fmt_lat(run.lag())}, "
+        f"of which due → on the bus {fmt_lat(run.relay_part())} and on the bus → visible "
+        f"{fmt_lat(run.projector_part())}; request → 200 {fmt_lat(http)}; {run.polls:,} polls"
+    )
+    if ok and CPU_GROUPS[0] in clock:
+        spent = {name: clock[name] for name in CPU_GROUPS}
+        total = sum(spent.values())
+        share = total / (clock["spent_wall"] * (os.cpu_count() or 1))
+        bench.report.notes.append(
+            f"phase 6 push run @ {rate:,}/s, CPU per push (ms): "
+            + ", ".join(f"{name} {t / ok * 1000:.2f}" for name, t in spent.items())
+            + f"; total {total / ok * 1000:.2f} ms per push. These processes used "
+            f"{share:.0%} of the machine's {os.cpu_count()} cores over the run; the machine "
+            f"was {clock['machine']:.0%} busy in all (the rest: other work on it)"
+        )
+    if run.errors():
+        bench.report.failures.append(f"phase 6 @ {rate}/s: push errors {dict(run.errors())}")
+        for what, count in failures.most_common(3):
+            bench.report.notes.append(f"phase 6 @ {rate}/s: {count}× HTTP {what}")
+    if run.unseen:
+        bench.report.failures.append(
+            f"phase 6 @ {rate}/s: {run.unseen} pushes never became visible"
+        )
+    return run
+
+
+CPU_GROUPS = ("API", "PostgreSQL", "relay", "projector", "NATS", "bench process")
+
+
+def _cpu_probe(bench: Bench) -> cpu.Probe:
+    """CPU seconds of everything a push involves, by process (see `cpu`)."""
+
+    def proc(name: str) -> Callable[[], list[int]]:
+        def pids() -> list[int]:
+            found = bench.procs.procs.get(name)
+            return cpu.tree(found.pid) if found is not None else []
+
+        return pids
+
+    groups = {
+        "API": proc("api"),
+        "PostgreSQL": lambda: cpu.matching("postgres:", bench.scratch.db_name),
+        "relay": proc("relay"),
+        "projector": proc("projector"),
+        "NATS": lambda: cpu.matching("nats-server"),
+        "bench process": lambda: [os.getpid()],
     }
+    return cpu.Probe(groups)
+
+
+def _check_portraits(bench: Bench, port: int, token: str, ids: list[str], pushes: _Pushes) -> None:
+    """A sample of the customers: their portrait counts every order pushed for their buyer
+    (read with min_position, so after the projector caught up). Not a timing."""
+    c = bench.container
+    sample = sorted(pushes.per_buyer)[:: max(1, len(pushes.per_buyer) // 20)][:20]
+    wrong: list[str] = []
+    with httpx.Client(
+        base_url=f"http://{HOST}:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10.0,
+        trust_env=False,
+    ) as client:
+        for buyer in sample:
+            answer = client.get(
+                f"/v1/customers/{ids[buyer]}/portrait", params={"min_position": c.head()}
+            )
+            count = (answer.json().get("orders") or {}).get("count") if answer.is_success else None
+            if count != pushes.per_buyer[buyer]:
+                wrong.append(f"{ids[buyer]}: {count!r} of {pushes.per_buyer[buyer]}")
+    bench.report.notes.append(
+        f"phase 6 portraits: {len(sample) - len(wrong)} of {len(sample)} sampled customers "
+        "show every order of their buyer"
+    )
+    if wrong:
+        bench.report.failures.append(f"phase 6 portraits: wrong order counts {wrong[:5]}")
 
 
 def phase_orders(bench: Bench) -> None:
-    plan, scratch = bench.plan, bench.scratch
+    plan, scratch, c = bench.plan, bench.scratch, bench.container
+    if hasattr(os, "getloadavg"):
+        bench.report.notes.append(
+            "phase 6 began with load averages " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
     _bulk_import(bench)
-    base = _start_processes(bench)
-    tap = BusTap(scratch.nats_url, scratch.stream, scratch.prefix)
+    customers = _seed_customers(bench)
+    pushes = _Pushes(bench)
+    pushes.link_buyers(bench)
+    port = _start_processes(bench)
+    token = c.tokens.create("admin", subject="bench-orders")
+    target = Target(
+        host=HOST,
+        port=port,
+        path="/v1/integrations/orders/taobao",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        db_url=scratch.db_url,
+        names=list(c.engine.projections),
+        nats_url=scratch.nats_url,
+        stream=scratch.stream,
+        prefix=scratch.prefix,
+        interval=plan.orders_poll_interval,
+        concurrency=plan.orders_concurrency,
+    )
+    runs: list[OpenLoopRun] = []
+    relaxed: OpenLoopRun | None = None
     try:
-        run = _pushes(bench, base, tap)
+        watcher = Visibility(scratch.db_url, target.names, plan.poll_interval)
+        try:
+            took = _wait_visible(bench, watcher, c.head(), plan.catch_up_timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc}; positions {c.engine.positions()}\nprojector log:\n"
+                f"{bench.procs.log_tail('projector', 40)}\nrelay log:\n"
+                f"{bench.procs.log_tail('relay', 10)}"
+            ) from None
+        finally:
+            watcher.conn.close()
+        bench.report.notes.append(
+            f"phase 6: relay + projector caught up with the log ({c.head():,} events) in "
+            f"{took:.1f} s"
+        )
+        bench.say(f"phase 6: relay + projector caught up in {took:.1f} s")
+        runs.append(_run(bench, target, pushes, plan.orders_rate, plan.orders_seconds))
+        rate = plan.orders_rate
+        for _ in range(plan.orders_search):
+            last = runs[-1]
+            if last.sustained():
+                break
+            rate = max(10, int(0.9 * last.achieved()) // 10 * 10)
+            if rate >= last.asked:
+                rate = max(10, int(last.asked * 0.8) // 10 * 10)
+            runs.append(_run(bench, target, pushes, rate, plan.orders_search_seconds))
+        # At the highest rate sustained the machine is saturated and requests queue; half
+        # of it shows the latency of a system with room to spare (6g).
+        best = _best(runs)
+        if best is not None and best.asked < plan.orders_rate:
+            half = max(10, int(best.asked / 2) // 10 * 10)
+            relaxed = _run(bench, target, pushes, half, plan.orders_search_seconds)
+        _check_portraits(bench, port, token, customers, pushes)
     finally:
         for name in ("api", "relay", "projector"):
             bench.procs.stop(name)
-    bench.say(f"phase 6: baseline, raw JetStream publish → consume at {plan.orders_rate} msg/s")
-    c = bench.container
+
+    bench.say(f"phase 6: baselines, raw JetStream publish → consume at {plan.orders_rate} msg/s")
     payload = c.read_log(max(0, c.head() - 1), 1)[0].body()
     push, pull, _ = raw_bus(
         scratch.nats_url,
-        scratch.stream,
-        f"{scratch.prefix}.benchraw.orders",
+        scratch.raw_stream,
+        f"{scratch.raw_prefix}.orders",
         plan.orders_rate,
         plan.orders_seconds,
         payload,
     )
-    samples, bus = run["samples"], tap.seen
-    lag = [seen - returned for _, returned, seen in samples]
-    via_relay = [bus[p] - r for p, r, _ in samples if p in bus]
-    projector = [v - bus[p] for p, _, v in samples if p in bus]
-    achieved = run["pushes"] / run["seconds"]
+    insert = _insert_latency(scratch.db_url, min(plan.orders_seconds, 3.0))
+    first, best = runs[0], _best(runs)
+    lag, via_relay, projector = first.lag(), first.relay_part(), first.projector_part()
+    raw = f"raw JetStream publish → push consumer @ {plan.orders_rate:,} msg/s"
     bench.report.rows += [
         Row(
             "6b",
-            f"Order push 200 → visible in every read model (orders, portrait, ...) through "
-            f"NATS, {plan.orders_rate:,} orders/s asked, {achieved:,.0f} achieved "
-            f"(n={len(lag)})",
-            fmt_lat(lag),
-            f"raw JetStream publish → push consumer @ {plan.orders_rate:,} msg/s",
-            fmt_lat(push),
+            f"Order push due → visible in every read model (orders, portrait, ...) through "
+            f"NATS, {first.asked:,.0f} pushes/s asked, {first.achieved():,.0f} achieved "
+            f"(n={len(lag):,}; {plan.orders_workers} API workers)",
+            fmt_lat3(lag),
+            raw,
+            fmt_lat3(push),
             fmt_lat_ratio(lag, push),
             "p99 ≤ 100 ms @ 500/s",
         ),
         Row(
             "6c",
-            "  of which: push 200 → on the bus (relay)",
-            fmt_lat(via_relay),
+            "  of which: due → on the bus (HTTP, API, commit, relay)",
+            fmt_lat3(via_relay),
             "raw JetStream publish → push consumer",
-            fmt_lat(push),
+            fmt_lat3(push),
             fmt_lat_ratio(via_relay, push),
         ),
         Row(
             "6d",
-            "  of which: on the bus → visible (projector, ~1 ms poll)",
-            fmt_lat(projector),
+            f"  of which: on the bus → visible (projector, "
+            f"~{plan.orders_poll_interval * 1000:.0f} ms poll)",
+            fmt_lat3(projector),
             "raw publish → pull consumer fetch(500, timeout=0.5)",
-            fmt_lat(pull),
+            fmt_lat3(pull),
             fmt_lat_ratio(projector, pull),
         ),
+        Row(
+            "6e",
+            f"Push request → 200 (HTTP), same run, {first.asked:,.0f}/s asked",
+            fmt_lat3(first.http()),
+            "psycopg 1-row INSERT tx latency, 1 connection",
+            fmt_lat3(insert),
+            fmt_lat_ratio(first.http(), insert),
+        ),
     ]
-    if not run["http"]:
+    if best is None:
+        searched = ", ".join(f"{r.asked:,.0f}" for r in runs)
+        bench.report.rows.append(
+            Row(
+                "6f",
+                f"Highest push rate sustained: none of {searched}/s was (see notes)",
+                "—",
+                raw,
+                fmt_lat3(push),
+                "—",
+                "500/s",
+            )
+        )
+    else:
+        lag = best.lag()
+        bench.report.rows.append(
+            Row(
+                "6f",
+                f"Highest push rate sustained (of {', '.join(f'{r.asked:,.0f}' for r in runs)}"
+                f"/s asked): {best.asked:,.0f}/s, {best.achieved():,.0f} achieved, due → "
+                f"visible (n={len(lag):,})",
+                fmt_lat3(lag),
+                raw,
+                fmt_lat3(push),
+                fmt_lat_ratio(lag, push),
+                "500/s",
+            )
+        )
+    if relaxed is None:
+        why = "the rate asked was sustained" if first.sustained() else "no rate was sustained"
+        bench.report.rows.append(
+            Row("6g", f"At half the highest rate sustained: not run ({why})", "—", raw, "—", "—")
+        )
+    else:
+        lag = relaxed.lag()
+        bench.report.rows.append(
+            Row(
+                "6g",
+                f"At half the highest rate sustained: {relaxed.asked:,.0f}/s asked, "
+                f"{relaxed.achieved():,.0f} achieved, due → visible (n={len(lag):,}; request → "
+                f"200 {fmt_lat(relaxed.http())})",
+                fmt_lat3(lag),
+                raw,
+                fmt_lat3(push),
+                fmt_lat_ratio(lag, push),
+                "p99 ≤ 100 ms",
+            )
+        )
+    if not first.http():
         bench.report.failures.append("phase 6b: no push succeeded")
+
+
+def _best(runs: list[OpenLoopRun]) -> OpenLoopRun | None:
+    """The run at the highest rate asked that was sustained."""
+    return max((r for r in runs if r.sustained()), key=lambda r: r.asked, default=None)

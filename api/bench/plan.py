@@ -27,11 +27,21 @@ class Plan:
     catch_up_timeout: float = 150.0
     min_log_events: int = 20_000
     startup_timeout: float = 30.0
-    # Phase 6 (orders): bulk import size; order pushes/s over HTTP and for how long.
-    orders_import: int = 20_000
+    # Phase 6 (orders): bulk import size; order pushes/s over HTTP and for how long, with
+    # how many requests in flight at most; API processes (`scrm serve --workers`); runs at
+    # lower rates looking for the highest one sustained when orders_rate is not, and how
+    # long each; customers whose phones the pushed orders' receivers share.
+    orders_import: int = 10_000
     orders_rate: int = 500
     orders_seconds: float = 15.0
-    orders_issuers: int = 24
+    orders_concurrency: int = 64
+    orders_workers: int = 2
+    orders_search: int = 2
+    orders_search_seconds: float = 10.0
+    orders_customers: int = 1_000
+    # The visibility watcher's poll in phase 6: every poll is a query, and at ~1,000 a second
+    # it would take a tenth of this machine's CPU from the system it measures.
+    orders_poll_interval: float = 0.002
 
 
 FULL = Plan()
@@ -49,12 +59,15 @@ QUICK = Plan(
     orders_import=2_000,
     orders_rate=100,
     orders_seconds=3.0,
-    orders_issuers=8,
+    orders_concurrency=16,
+    orders_search=1,
+    orders_search_seconds=3.0,
+    orders_customers=100,
 )
 
 
 ARCHIVE_ROWS = ["5a", "5b", "5c", "5d"]
-ORDERS_ROWS = ["6a", "6b", "6c", "6d"]  # `scrm orders bench` only
+ORDERS_ROWS = ["6a", "6b", "6c", "6d", "6e", "6f", "6g"]
 
 
 def row_ids(quick: bool) -> list[str]:
@@ -64,4 +77,4 @@ def row_ids(quick: bool) -> list[str]:
     plan = QUICK if quick else FULL
     lag = [f"3{chr(ord('a') + k)}" for k in range(3 * len(plan.lag_rates) + 1)]
     rebuild = [f"4{chr(ord('a') + k)}" for k in range(len(all_projections()) + 2)]
-    return ["1a", "1b", "1c", "1d", "2a", "2b", "2c", *lag, *rebuild, *ARCHIVE_ROWS]
+    return ["1a", "1b", "1c", "1d", "2a", "2b", "2c", *lag, *rebuild, *ARCHIVE_ROWS, *ORDERS_ROWS]

@@ -89,6 +89,11 @@ class Scratch:
         self.db_url = make_conninfo(admin, dbname=self.db_name)
         self.stream = f"SCRM_BENCH_{self.tag}"
         self.prefix = f"scrmbench{self.tag}"
+        # The raw JetStream baselines publish to a stream of their own, same configuration:
+        # their messages are not scrm events and must never reach the projector, which
+        # consumes everything under `prefix`.
+        self.raw_stream = f"SCRM_BENCH_{self.tag}_RAW"
+        self.raw_prefix = f"scrmbenchraw{self.tag}"
         self.tmp = Path(tempfile.mkdtemp(prefix="scrm-bench-"))
         master_key = base64.b64encode(secrets.token_bytes(32)).decode()
         self.settings = Settings(
@@ -126,6 +131,7 @@ class Scratch:
         async def make(js: Any) -> None:
             self.stream_touched = True  # from here on, teardown tries to delete it
             await ensure_stream(js, self.stream, self.prefix)
+            await ensure_stream(js, self.raw_stream, self.raw_prefix)
 
         _with_jetstream(self.nats_url, make)
 
@@ -145,8 +151,9 @@ class Scratch:
         if self.stream_touched:
 
             async def delete(js: Any) -> None:
-                with contextlib.suppress(Exception):
-                    await js.delete_stream(self.stream)
+                for stream in (self.stream, self.raw_stream):
+                    with contextlib.suppress(Exception):
+                        await js.delete_stream(stream)
 
             try:
                 _with_jetstream(self.nats_url, delete)

@@ -35,6 +35,12 @@ def fmt_lat(values: list[float]) -> str:
     return f"p50 {fmt_ms(percentile(values, 50))} / p99 {fmt_ms(percentile(values, 99))} ms"
 
 
+def fmt_lat3(values: list[float]) -> str:
+    """p50 / p95 / p99 in ms."""
+    p50, p95, p99 = (fmt_ms(percentile(values, q)) for q in (50, 95, 99))
+    return f"p50 {p50} / p95 {p95} / p99 {p99} ms"
+
+
 def fmt_ratio(a: float, b: float) -> str:
     if math.isnan(a) or math.isnan(b) or b == 0:
         return "—"
@@ -84,7 +90,8 @@ def render(rows: list[Row], plan: Plan, quick: bool) -> Table:
         ("target", {}),
     ):
         out.add_column(name, **kw)  # type: ignore[arg-type]
-    for r in rows:
+    # By phase, whatever order the phases ran in (row ids: phase digit, then letters).
+    for r in sorted(rows, key=lambda r: r.id[:1]):
         out.add_row(r.id, r.figure, r.value, r.baseline, r.baseline_value, r.ratio, r.target)
     return out
 

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
 from domain.scope import Scope
-from domain.shared import Forbidden, Gone, InvalidInput, NotFound, derived_id
+from domain.shared import Conflict, Forbidden, Gone, InvalidInput, NotFound, derived_id
 from infra.bootstrap import Container
 from infra.events import sortable_time
 from projections.conversations.access_log import list_reads
@@ -71,6 +71,12 @@ def _participants(
             raise NotFound("customer not found")
         dept = owner_department(c.read_db, portrait["owner"]) if scope.role == "manager" else None
         scope.check_customer(portrait["owner"], dept)
+        if portrait["status"] == "merged":  # its conversations are read on the survivor
+            raise Conflict(
+                f"this customer was merged into customer {portrait['merged_into']}; read that one",
+                code="customer_merged",
+                extra={"merged_into": portrait["merged_into"]},
+            )
         if portrait["status"] != "active":
             if scope.role != "auditor":
                 raise Gone(

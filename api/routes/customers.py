@@ -12,21 +12,37 @@ from api.deps import (
     ContainerDep,
     CustomersAppDep,
     IfMatch,
+    ManagerScope,
     ReadDb,
     ReaderScope,
     ReadYourWrites,
     WriterScope,
 )
 from api.presenters import present_portrait
-from api.schemas.customers import CustomerCreate, Identity, OwnerChange, Recorded, TagsChange
+from api.schemas.customers import (
+    CustomerCreate,
+    Identity,
+    MergeCreate,
+    MergeRecorded,
+    MergeUndo,
+    OwnerChange,
+    Recorded,
+    TagsChange,
+)
 from domain.customers.aggregates import BUYER_KINDS, normalise_identity
 from domain.customers.application import Recorded as AppRecorded
 from domain.shared import Forbidden, Gone, NotFound
 from infra.bootstrap import Container
 from infra.jobs import link_pending_buyers
-from projections.customers.portrait import get_portrait, list_customers, owner_department
+from projections.customers.portrait import (
+    get_portrait,
+    list_customers,
+    merge_survivor,
+    owner_department,
+)
 from projections.customers.purchases import purchase_profiles, purchase_summary
 from projections.orders.orders import recent_orders
+from projections.tickets.tickets import tickets_of_customer
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -127,6 +143,40 @@ def assign_owner(
     )
 
 
+@router.post("/{customer_id}/merges", status_code=201, response_model=MergeRecorded)
+def merge(
+    customer_id: UUID,
+    body: MergeCreate,
+    app: CustomersAppDep,
+    scope: ManagerScope,
+    meta: CommandMeta,
+) -> object:
+    """Merge `body.customer_id` into this customer (the survivor), saying why."""
+    return app.merge_customers(
+        customer_id,
+        body.customer_id,
+        reason=body.reason,
+        expected_versions=body.expected_versions,
+        scope=scope,
+        meta=meta,
+    )
+
+
+@router.post(
+    "/{customer_id}/merges/{absorbed_id}/undo", status_code=202, response_model=MergeRecorded
+)
+def undo_merge(
+    customer_id: UUID,
+    absorbed_id: UUID,
+    body: MergeUndo,
+    app: CustomersAppDep,
+    scope: ManagerScope,
+    meta: CommandMeta,
+) -> object:
+    """Undo the merge in force of `absorbed_id` into this customer, saying why."""
+    return app.undo_merge(customer_id, absorbed_id, reason=body.reason, scope=scope, meta=meta)
+
+
 @router.get("/{customer_id}/portrait", dependencies=[ReadYourWrites])
 def portrait(customer_id: UUID, c: ContainerDep, scope: ReaderScope) -> object:
     found = get_portrait(c.read_db, str(customer_id))
@@ -134,16 +184,20 @@ def portrait(customer_id: UUID, c: ContainerDep, scope: ReaderScope) -> object:
         raise NotFound("customer not found")
     dept = owner_department(c.read_db, found["owner"]) if scope.role == "manager" else None
     scope.check_customer(found["owner"], dept)
-    if found["status"] != "active":
+    status = found["status"]
+    if status == "merged":  # restricted or erased with the survivor that holds its facts
+        status = (merge_survivor(c.read_db, found["id"]) or ("", "active"))[1]
+    if status != "active":
         raise Gone(
-            f"this customer's data is {found['status']} at their request (PIPL Art. 47)",
-            code=f"customer_{found['status']}",
+            f"this customer's data is {status} at their request (PIPL Art. 47)",
+            code=f"customer_{status}",
         )
     out = present_portrait(found, scope, c.vault)
     buyers = [(i["kind"], i["value"]) for i in found["identities"] if i["kind"] in BUYER_KINDS]
     profile = purchase_profiles(c.read_db, [str(customer_id)], datetime.now(UTC))
     if str(customer_id) in profile:  # (not if restricted since the read above)
         out.update(purchase_summary(profile[str(customer_id)], recent_orders(c.read_db, buyers)))
+    out["tickets"] = tickets_of_customer(c.read_db, str(customer_id))
     return out
 
 

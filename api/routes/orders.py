@@ -2,7 +2,8 @@
 
 Douyin and Youzan sign their HTTP pushes: the signature is the authentication. Taobao, JD and
 Pinduoduo deliver through their own message services, so whatever relays them here (a
-connector the tenant runs) authenticates with an admin bearer token instead.
+connector the tenant runs) authenticates with an admin bearer token instead. A Douyin or Youzan
+message that carries only an order id is completed from the platform's detail API first.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from domain.orders.platforms import parser_for
 from domain.shared import Forbidden, InvalidInput, Meta, NotFound, derived_id
 from infra.bootstrap import Container
 from infra.crypto import mask_name, mask_phone
-from infra.orders.signatures import order_payloads, verify_push
+from infra.orders.fetchers import fetch_details
+from infra.orders.signatures import DetailWanted, push_messages, verify_push
 from projections.orders.orders import get_order, list_orders
 
 router = APIRouter(tags=["orders"])
@@ -55,6 +57,14 @@ def snapshots(platform: str, payloads: list[Any]) -> list[tuple[OrderSnapshot, s
     return out
 
 
+async def _with_details(platform: str, messages: list[Any], c: Container) -> list[Any]:
+    """Douyin and Youzan messages that carry only ids become the detail the platform's API
+    gives (infra/orders/fetchers.py); its HTTP calls block, so they run off the event loop."""
+    if not any(isinstance(m, DetailWanted) for m in messages):
+        return messages
+    return await run_in_threadpool(fetch_details, platform, messages, c.order_details)
+
+
 @router.post("/v1/integrations/orders/{platform}")
 async def push(platform: PlatformName, request: Request, c: ContainerDep) -> object:
     body = await request.body()
@@ -68,7 +78,7 @@ async def push(platform: PlatformName, request: Request, c: ContainerDep) -> obj
         if scope.role != "admin":
             raise Forbidden(f"{platform} orders are relayed by an admin token (the connector)")
         actor = f"{scope.actor} via integration:{platform}"
-    payloads = order_payloads(platform, body)
+    payloads = await _with_details(platform, push_messages(platform, body), c)
     if not payloads:  # e.g. Youzan's test push when the URL is set up: nothing to record
         return {"orders": [], "position": None, "code": 0, "msg": "success"}
     items = snapshots(platform, payloads)

@@ -1,13 +1,25 @@
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from api.deps import CommandMeta, CustomersAppDep, ManagerScope, ReadDb, ReaderScope, ReadYourWrites
+from api.deps import (
+    CommandMeta,
+    ContainerDep,
+    CustomersAppDep,
+    ManagerScope,
+    ReadDb,
+    ReaderScope,
+    ReadYourWrites,
+)
 from api.schemas.customers import DepartureCreate, Recorded, StaffCreate
 from domain.shared import Forbidden
+from infra.tickets import hand_over_departed
 from projections.customers.staff import list_staff
+from projections.engine import NotCaughtUp
 
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
 
@@ -29,12 +41,20 @@ def record_departure(
     app: CustomersAppDep,
     scope: ManagerScope,
     meta: CommandMeta,
+    c: ContainerDep,
     body: Annotated[DepartureCreate | None, Body()] = None,
 ) -> object:
     body = body or DepartureCreate()
     if scope.department is not None and app.get_staff(staff_id).department != scope.department:
         raise Forbidden("a manager can only record departures in their own department")
-    return app.record_departure(staff_id, reason=body.reason, meta=meta)
+    recorded = app.record_departure(staff_id, reason=body.reason, meta=meta)
+    # Their open tickets go to eligible colleagues now, not at the next scheduled run (which
+    # retries whatever could not be handed over here).
+    with contextlib.suppress(NotCaughtUp):
+        c.engine.wait_for(recorded.position or 0, c.settings.min_position_timeout, ["tickets"])
+        if hand_over_departed(c):
+            return dataclasses.replace(recorded, position=c.head())
+    return recorded
 
 
 @router.get("", dependencies=[ReadYourWrites])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,6 +84,17 @@ class OwnerChange(Strict):
     expected_version: int | None = Field(default=None, ge=1)
 
 
+class MergeCreate(Strict):
+    customer_id: UUID = Field(description="the customer merged into (absorbed by) this one")
+    reason: str = Field(min_length=1, max_length=500)
+    # customer id -> the version the client saw, for either or both
+    expected_versions: dict[UUID, Annotated[int, Field(ge=1)]] | None = None
+
+
+class MergeUndo(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class Recorded(BaseModel):
     id: str
     position: int | None
@@ -94,3 +106,8 @@ class ScanRecorded(Recorded):
     new_customer: bool
     assigned_staff: str
     welcome_message: str
+
+
+class MergeRecorded(Recorded):
+    absorbed_id: str
+    absorbed_version: int

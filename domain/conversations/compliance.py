@@ -1,32 +1,15 @@
-"""敏感词: pure matching rules. Text and patterns are normalised the same way — full-width to
-half-width, case folded, and separators dropped (保-本, 保 本, 保．本 all read 保本) — then one
-Aho-Corasick pass finds every pattern of every pack at once."""
+"""敏感词: pure matching rules over domain/keywords.py: every pattern of every pack in force is
+found in one pass, with separators and full-width forms unable to hide a word."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
-import ahocorasick  # type: ignore[import-not-found]
+from domain.keywords import KeywordIndex, normalise
+
+__all__ = ["SEVERITIES", "SHIPPED_PACKS", "Hit", "Matcher", "Rule", "normalise", "text_of"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
-
-
-# Full-width ASCII (U+FF01-FF5E) and the ideographic space are the compatibility characters
-# Chinese text is full of; mapping them first is exactly what NFKC would do to them, and leaves
-# most messages already normalised, so the much slower full NFKC pass is usually skipped.
-_WIDE = {0x3000: " ", **{c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}}
-_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")  # \w without _ is exactly categories L and N
-
-
-def normalise(text: str) -> str:
-    """What a rule is matched against: NFKC (full-width → half-width), case-folded, with
-    whitespace, punctuation and symbols removed so separators slipped in do not hide a word."""
-    text = text.translate(_WIDE)
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return _NOT_LETTER_OR_DIGIT.sub("", text.casefold())
 
 
 # Payload keys that hold references, not words someone wrote.
@@ -77,28 +60,17 @@ class Matcher:
     """All rules of all packs in force, compiled once; `scan` is one pass over the text."""
 
     def __init__(self, packs: list[tuple[str, int, list[Rule]]]):
-        self._automaton = ahocorasick.Automaton()
-        self.size = 0
-        for pack_id, version, rules in packs:
-            for rule in rules:
-                key = normalise(rule.word)
-                if not key:
-                    continue
-                found = self._automaton.get(key, [])
-                self._automaton.add_word(
-                    key, [*found, Hit(pack_id, version, rule.word, rule.severity)]
-                )
-                self.size += 1
-        if self.size:
-            self._automaton.make_automaton()
+        self._index = KeywordIndex(
+            (rule.word, Hit(pack_id, version, rule.word, rule.severity))
+            for pack_id, version, rules in packs
+            for rule in rules
+        )
+        self.size = self._index.size
 
     def scan(self, text: str) -> list[Hit]:
-        if not self.size or not text:
-            return []
         seen: dict[tuple[str, str], Hit] = {}
-        for _, hits in self._automaton.iter(normalise(text)):
-            for hit in hits:
-                seen.setdefault((hit.pack_id, hit.word), hit)  # one hit per rule per message
+        for hit in self._index.find(text):
+            seen.setdefault((hit.pack_id, hit.word), hit)  # one hit per rule per message
         return list(seen.values())
 
 

@@ -36,6 +36,7 @@ IDENTITY_KINDS = ("wecom_external_userid", "openid", "unionid", "phone", *BUYER_
 _BUYER_ID = re.compile(r"^[!-~]{1,128}$")  # platforms' open ids: printable ASCII, no spaces
 _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{5,19}$")
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9_\-@.]{1,128}$")
+SEALED_KINDS = ("phone",)  # identity values stored sealed under a customer's data key
 
 
 def normalise_identity(kind: str, value: str, within: str = "identities") -> str:
@@ -556,6 +557,215 @@ class Customer(ScrmAggregate):
     def _welcome_failed(self, staff_id: str, channel_code: UUID, reason: str, meta: Meta) -> None:
         pass
 
+    # --- merging (合并客户) two records of one person: see domain/customers/merges.py -----
+    # Class-level defaults: customers recorded (and snapshotted) before merging existed.
+    merged_into: UUID | None = None  # on the absorbed customer while its merge is in force
+    # On the survivor, one entry per merge in force: what the absorbed customer brought, so
+    # that an undo can give back exactly that.
+    merges: tuple[dict[str, Any], ...] = ()
+
+    def check_not_merged(self) -> None:
+        """A merged customer's facts are recorded on the survivor; commands go there."""
+        if self.merged_into is not None:
+            raise Conflict(
+                f"this customer was merged into customer {self.merged_into}; act on that one",
+                code="customer_merged",
+                extra={"merged_into": str(self.merged_into)},
+            )
+
+    def absorb(self, absorbed: Customer, reason: str, meta: Meta) -> None:
+        """Merge `absorbed` into this customer (the survivor): its identities, tags, contacts
+        and follows move here, and it points here from now on. Both events are saved in one
+        recording by the caller."""
+        reason = require_text(reason, "reason", max_len=500)
+        if absorbed.id == self.id:
+            raise Conflict("a customer cannot be merged into itself", code="merge_into_self")
+        if absorbed.merged_into is not None:
+            raise Conflict(
+                f"customer {absorbed.id} is already merged into customer {absorbed.merged_into}",
+                code="already_merged",
+                extra={"merged_into": str(absorbed.merged_into)},
+            )
+        if self.merged_into is not None:
+            raise Conflict(
+                f"customer {self.id} is itself merged into customer {self.merged_into};"
+                " merge into that one",
+                code="survivor_merged",
+                extra={"merged_into": str(self.merged_into)},
+            )
+        self.check_processing_allowed()
+        absorbed.check_processing_allowed()
+        if absorbed.holds:
+            # Its holds would not follow its content: the survivor's erasure would destroy it.
+            raise Conflict(
+                f"customer {absorbed.id} is under a legal hold; merge the other way, or once"
+                " the hold is released",
+                code="absorbed_under_legal_hold",
+            )
+        # Phones stay sealed under the key of the customer they were recorded for: each moved
+        # identity names that key, so the survivor's portrait can read it and the survivor's
+        # erasure destroys it (see privacy.key_ids).
+        identities = [
+            {**i, "sealed_for": i.get("sealed_for", str(absorbed.id))}
+            if i["kind"] in SEALED_KINDS
+            else dict(i)
+            for i in absorbed.identities
+        ]
+
+        def taken(theirs: dict[str, dict[str, str]], ours: dict[str, dict[str, str]]) -> list[str]:
+            # As one record would have it: a relationship only the absorbed customer had, or
+            # one it heard of later than the survivor did.
+            return [
+                k
+                for k, state in theirs.items()
+                if k not in ours
+                or datetime.fromisoformat(state["as_of"]) > datetime.fromisoformat(ours[k]["as_of"])
+            ]
+
+        self._merged(
+            absorbed_id=absorbed.id,
+            reason=reason,
+            identities=identities,
+            tags=list(absorbed.tags),
+            added_tags=[t for t in absorbed.tags if t not in self.tags],
+            contacts=dict(absorbed.contacts),
+            contacts_taken=taken(absorbed.contacts, self.contacts),
+            subscriptions=dict(absorbed.subscriptions),
+            subscriptions_taken=taken(absorbed.subscriptions, self.subscriptions),
+            meta=meta,
+        )
+        absorbed._merged_into(survivor_id=self.id, reason=reason, meta=meta)
+
+    @event("Merged")
+    def _merged(
+        self,
+        absorbed_id: UUID,
+        reason: str,
+        identities: list[dict[str, str]],
+        tags: list[str],
+        added_tags: list[str],
+        contacts: dict[str, dict[str, str]],
+        contacts_taken: list[str],
+        subscriptions: dict[str, dict[str, str]],
+        subscriptions_taken: list[str],
+        meta: Meta,
+    ) -> None:
+        """`tags`, `contacts`, `subscriptions`: as the absorbed customer had them;
+        `added_tags` and the `*_taken` keys: what changed on the survivor."""
+        self.merges = (
+            *self.merges,
+            {
+                "absorbed_id": str(absorbed_id),
+                "identities": identities,
+                "tags": tags,
+                "added_tags": added_tags,
+                "contacts": list(contacts),
+                "own_contacts": [k for k in contacts if k in self.contacts],
+                "subscriptions": list(subscriptions),
+                "own_subscriptions": [k for k in subscriptions if k in self.subscriptions],
+            },
+        )
+        self.identities = [*self.identities, *identities]
+        self.tags = [*self.tags, *added_tags]
+        self.contacts = {**self.contacts, **{k: contacts[k] for k in contacts_taken}}
+        self.subscriptions = {
+            **self.subscriptions,
+            **{k: subscriptions[k] for k in subscriptions_taken},
+        }
+
+    @event("MergedInto")
+    def _merged_into(self, survivor_id: UUID, reason: str, meta: Meta) -> None:
+        # The rest of the state stays as it was: an undo replaces it with what comes back.
+        self.merged_into = survivor_id
+
+    def undo_merge(self, absorbed: Customer, reason: str, meta: Meta) -> None:
+        """Give back to `absorbed` what its merge into this customer brought — in its state
+        now, so what happened while merged is kept — and make it a customer of its own again.
+        Everything else recorded here meanwhile stays here."""
+        reason = require_text(reason, "reason", max_len=500)
+        self.check_processing_allowed()
+        record = next((m for m in self.merges if m["absorbed_id"] == str(absorbed.id)), None)
+        if record is None or absorbed.merged_into != self.id:
+            raise Conflict(
+                f"customer {absorbed.id} is not merged into customer {self.id}"
+                + (f" (it is merged into {absorbed.merged_into})" if absorbed.merged_into else ""),
+                code="merge_not_in_force",
+            )
+        # B gets back what it brought, as it stands now; what another merge still in force
+        # also brought stays on the survivor.
+        others = [m for m in self.merges if m is not record]
+        kept_tags = {t for m in others for t in m["tags"]}
+        kept_contacts = {k for m in others for k in m["contacts"]}
+        kept_follows = {k for m in others for k in m["subscriptions"]}
+        moved = {(i["kind"], i["value"]) for i in record["identities"]}
+        returned_contacts = {k: self.contacts[k] for k in record["contacts"] if k in self.contacts}
+        returned_follows = {
+            k: self.subscriptions[k] for k in record["subscriptions"] if k in self.subscriptions
+        }
+        absorbed._merge_undone(
+            survivor_id=self.id,
+            reason=reason,
+            identities=list(absorbed.identities),
+            tags=[t for t in record["tags"] if t in self.tags],
+            contacts=returned_contacts,
+            subscriptions=returned_follows,
+            meta=meta,
+        )
+        self._unmerged(
+            absorbed_id=absorbed.id,
+            reason=reason,
+            identities=[i for i in self.identities if (i["kind"], i["value"]) in moved],
+            tags=[t for t in record["added_tags"] if t in self.tags and t not in kept_tags],
+            contacts=[
+                k
+                for k in returned_contacts
+                if k not in record["own_contacts"] and k not in kept_contacts
+            ],
+            subscriptions=[
+                k
+                for k in returned_follows
+                if k not in record["own_subscriptions"] and k not in kept_follows
+            ],
+            meta=meta,
+        )
+
+    @event("MergeUndone")
+    def _merge_undone(
+        self,
+        survivor_id: UUID,
+        reason: str,
+        identities: list[dict[str, str]],
+        tags: list[str],
+        contacts: dict[str, dict[str, str]],
+        subscriptions: dict[str, dict[str, str]],
+        meta: Meta,
+    ) -> None:
+        """On the absorbed customer: what comes back, in its state at the undo."""
+        self.merged_into = None
+        self.identities = identities
+        self.tags = tags
+        self.contacts = contacts
+        self.subscriptions = subscriptions
+
+    @event("Unmerged")
+    def _unmerged(
+        self,
+        absorbed_id: UUID,
+        reason: str,
+        identities: list[dict[str, str]],
+        tags: list[str],
+        contacts: list[str],
+        subscriptions: list[str],
+        meta: Meta,
+    ) -> None:
+        """On the survivor: what leaves it (identities, tags, relationship keys)."""
+        leaving = {(i["kind"], i["value"]) for i in identities}
+        self.merges = tuple(m for m in self.merges if m["absorbed_id"] != str(absorbed_id))
+        self.identities = [i for i in self.identities if (i["kind"], i["value"]) not in leaving]
+        self.tags = [t for t in self.tags if t not in tags]
+        self.contacts = {k: v for k, v in self.contacts.items() if k not in contacts}
+        self.subscriptions = {k: v for k, v in self.subscriptions.items() if k not in subscriptions}
+
     # --- erasure (PIPL Art. 47) and legal holds: see domain/customers/privacy.py ----------
     # Class-level defaults: customers recorded (and snapshotted) before these existed.
     erasure: str | None = None  # None, "restricted" (waiting), "erased"
@@ -563,14 +773,17 @@ class Customer(ScrmAggregate):
     destroyed_keys: tuple[UUID, ...] = ()
 
     def check_processing_allowed(self) -> None:
-        """A customer who asked to be erased is stored, not processed."""
+        """A customer who asked to be erased is stored, not processed; a merged one is
+        processed as the survivor."""
         if self.erasure is not None:
             raise Gone(
                 f"this customer's data is {self.erasure} at their request (PIPL Art. 47)",
                 code=f"customer_{self.erasure}",
             )
+        self.check_not_merged()
 
     def restrict_for_erasure(self, received_via: str, meta: Meta) -> None:
+        self.check_not_merged()  # the request is for the survivor, whose erasure covers both
         if self.erasure is not None:
             raise Conflict(
                 f"erasure was already requested (the customer is {self.erasure})",

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from domain.customers import corp_tags, groups, official_account, wecom
+from domain.customers import corp_tags, groups, merges, official_account, wecom
 from domain.customers.aggregates import (
     Availability,
     ChannelCode,
@@ -381,7 +381,10 @@ class CustomersApp(ScrmApplication):
         for kind, value in pairs:
             key = self._claim_key(kind, value)
             existing = self.find(IdentityClaim, IdentityClaim.create_id(kind, key))
-            if existing is not None and existing.customer_id == customer_id:
+            if existing is not None and (
+                existing.customer_id == customer_id
+                or self.survivor_id(existing.customer_id) == customer_id  # merged in
+            ):
                 continue
             if existing is not None:
                 if skip_taken:
@@ -399,7 +402,46 @@ class CustomersApp(ScrmApplication):
             if kind in identities:
                 claim = self.find(IdentityClaim, IdentityClaim.create_id(kind, identities[kind]))
                 if claim is not None:
-                    return self.repository.get(claim.customer_id)  # type: ignore[no-any-return]
+                    return self.survivor(self.repository.get(claim.customer_id))
         return None
+
+    # --- merges (合并客户): see domain/customers/merges.py ------------------------------------
+
+    def survivor(self, customer: Customer) -> Customer:
+        """The customer that now holds this one's facts (itself unless merged)."""
+        return merges.follow_merges(customer, lambda i: self.find(Customer, i))
+
+    def survivor_id(self, customer_id: UUID) -> UUID:
+        found = self.find(Customer, customer_id)
+        return self.survivor(found).id if found is not None else customer_id
+
+    def merge_customers(
+        self,
+        survivor_id: UUID,
+        absorbed_id: UUID,
+        *,
+        reason: str,
+        expected_versions: dict[UUID, int] | None,
+        scope: Scope,
+        meta: Meta,
+    ) -> merges.MergeRecorded:
+        """Merge `absorbed_id` into `survivor_id`, both events in one recording."""
+        return merges.merge_customers(
+            self,
+            survivor_id,
+            absorbed_id,
+            reason=reason,
+            expected_versions=expected_versions,
+            scope=scope,
+            meta=meta,
+        )
+
+    def undo_merge(
+        self, survivor_id: UUID, absorbed_id: UUID, *, reason: str, scope: Scope, meta: Meta
+    ) -> merges.MergeRecorded:
+        """Undo the merge in force of `absorbed_id` into `survivor_id`."""
+        return merges.undo_merge(
+            self, survivor_id, absorbed_id, reason=reason, scope=scope, meta=meta
+        )
 
     # --- plumbing ------------------------------------------------------------------------

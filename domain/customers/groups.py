@@ -287,5 +287,5 @@ def _member(app: CustomersApp, userid: str) -> dict[str, str | None]:
     ):
         return {"userid": userid, "kind": "staff", "customer_id": None}
     claim = app.find(IdentityClaim, IdentityClaim.create_id("wecom_external_userid", userid))
-    customer_id = str(claim.customer_id) if claim is not None else None
+    customer_id = str(app.survivor_id(claim.customer_id)) if claim is not None else None
     return {"userid": userid, "kind": "external", "customer_id": customer_id}

@@ -51,12 +51,17 @@ MAX_YEARS = 30
 
 
 def key_ids(customer: Customer) -> list[UUID]:
-    """Every data key holding this customer's personal data: their own, one per archive
-    subject (conversation content and notes about it), and one per linked platform buyer
-    (order receivers: name, phone, address)."""
+    """Every data key holding this customer's personal data: their own, that of each customer
+    merged into them (whose phones stay sealed under it), one per archive subject
+    (conversation content and notes about it), and one per linked platform buyer (order
+    receivers: name, phone, address)."""
     buyers = [f"{i['kind']}:{i['value']}" for i in customer.identities if i["kind"] in BUYER_KINDS]
+    merged_in = {m["absorbed_id"] for m in customer.merges} | {
+        i["sealed_for"] for i in customer.identities if "sealed_for" in i
+    }
     return [
         customer.id,
+        *(UUID(k) for k in sorted(merged_in)),
         *(derived_id("subject", s) for s in [*customer.archive_subjects(), *buyers]),
     ]
 
@@ -218,6 +223,7 @@ def place_legal_hold(
         customer = app.load(Customer, customer_id, "customer")
         if customer.erasure == "erased":
             raise Gone("this customer's data has already been erased", code="customer_erased")
+        customer.check_not_merged()  # held content is the survivor's now
         hold = LegalHold(
             customer_id=customer_id, case_reference=case_reference, authority=authority, meta=meta
         )

@@ -18,6 +18,7 @@ from uuid import UUID
 import orjson
 
 from domain.customers.aggregates import Customer, IdentityClaim, normalise_identity
+from domain.customers.merges import follow_merges
 from domain.inbox import InboxReceipt
 from domain.orders.aggregates import Order
 from domain.orders.model import FORWARD, PLATFORMS, STATUSES, OrderSnapshot
@@ -108,15 +109,25 @@ class OrdersApp(ScrmApplication):
     def _receive_once(self, items: Sequence[tuple[OrderSnapshot, str]], meta: Meta) -> ImportResult:
         receipt_ids = {InboxReceipt.create_id(s.platform, d) for s, d in items}
         order_ids = {Order.create_id(s.platform, s.trade_id) for s, _ in items}
-        seen = self.existing(receipt_ids)
-        stored = self.existing(order_ids)
+        # The receiver's phone is hashed once per snapshot: the order keeps it, and it is
+        # evidence for linking the buyer.
+        buyers = [
+            PendingBuyer(s.platform, s.buyer_id, s.buyer_unionid, _phone_key(self.vault, s))
+            for s, _ in items
+        ]
+        # One query answers every existence question of the batch (receipts, orders, the
+        # buyers' claims and their evidence): a push is a batch of one, and each round trip
+        # to the store costs it more CPU than the rest of its checks.
+        known = self.existing(receipt_ids | order_ids | _link_query(buyers))
+        seen = receipt_ids & known
+        stored = order_ids & known
         orders: dict[UUID, Order] = {i: self.repository.get(i) for i in stored}
         self.vault.ensure_keys(
             {derived_id("subject", buyer_subject(s.platform, s.buyer_id)) for s, _ in items}
         )
         receipts: dict[UUID, InboxReceipt] = {}
         outcomes: list[OrderOutcome] = []
-        for snap, digest in items:
+        for (snap, digest), buyer in zip(items, buyers, strict=True):
             order_id = Order.create_id(snap.platform, snap.trade_id)
             receipt_id = InboxReceipt.create_id(snap.platform, digest)
             if receipt_id in seen or receipt_id in receipts:
@@ -125,7 +136,7 @@ class OrdersApp(ScrmApplication):
             order = orders.get(order_id)
             applied = order is None
             if order is None:
-                order = self._place(snap, meta)
+                order = self._place(snap, meta, buyer.phone_key)
                 orders[order_id] = order
             applied = _advance(order, snap, meta) or applied
             outcome = "applied" if applied else "stale"
@@ -137,24 +148,9 @@ class OrdersApp(ScrmApplication):
                 meta=meta,
             )
             outcomes.append(OrderOutcome(snap.trade_id, str(order_id), outcome))
-        links = self._link_buyers([s for s, _ in items], meta)
+        links = self._links(buyers, meta, known)
         position = self.save_aggregates([*orders.values(), *receipts.values(), *links])
         return ImportResult(outcomes, position)
-
-    def _link_buyers(self, snaps: list[OrderSnapshot], meta: Meta) -> list[Any]:
-        """A buyer not yet linked to a customer is linked when something verified says who
-        they are: the same WeChat unionid, or the same phone (by keyed hash, never in clear).
-        The link is a claim on the buyer id plus `CustomerIdentityLinked` (how it matched),
-        saved with the orders; a buyer with no match stays pending — their orders wait in
-        the read model and follow into the portrait once staff bind them, or a match appears
-        (`link_pending`)."""
-        return self._links(
-            [
-                PendingBuyer(s.platform, s.buyer_id, s.buyer_unionid, _phone_key(self.vault, s))
-                for s in snaps
-            ],
-            meta,
-        )
 
     def link_pending(self, buyers: list[PendingBuyer], meta: Meta) -> int:
         """Buyers whose orders came before anything matched them: link those that match now.
@@ -168,31 +164,31 @@ class OrdersApp(ScrmApplication):
 
         return self.retrying(attempt)
 
-    def _links(self, buyers: list[PendingBuyer], meta: Meta) -> list[Any]:
-        # Asked in bulk: which buyers are claimed already, and which of the unclaimed ones'
+    def _links(
+        self, buyers: list[PendingBuyer], meta: Meta, known: set[UUID] | None = None
+    ) -> list[Any]:
+        """A buyer not yet linked to a customer is linked when something verified says who
+        they are: the same WeChat unionid, or the same phone (by keyed hash, never in clear).
+        The link is a claim on the buyer id plus `CustomerIdentityLinked` (how it matched),
+        saved with the orders; a buyer with no match stays pending — their orders wait in
+        the read model and follow into the portrait once staff bind them, or a match appears
+        (`link_pending`). `known`: which of `_link_query(buyers)` exist, when the caller
+        asked already."""
+        # Asked in bulk, in one query: which buyers are claimed already, and which of their
         # unionids and phones belong to someone. Only those found are loaded.
-        def claim_of(buyer: PendingBuyer) -> UUID:
-            return IdentityClaim.create_id(f"{buyer.platform}_buyer", buyer.buyer_id)
-
-        claimed = self.existing({claim_of(b) for b in buyers})
-        open_buyers = [b for b in buyers if claim_of(b) not in claimed]
-        evidence_ids = {
-            IdentityClaim.create_id(kind, key)
-            for b in open_buyers
-            for kind, key in (("unionid", b.unionid), ("phone", b.phone_key))
-            if key
-        }
-        matching = self.existing(evidence_ids)
+        if known is None:
+            known = self.existing(_link_query(buyers))
+        open_buyers = [b for b in buyers if _claim_of(b) not in known]
         customers: dict[UUID, Customer] = {}
         claims: dict[UUID, IdentityClaim] = {}
         for buyer in open_buyers:
             kind = f"{buyer.platform}_buyer"
-            claim_id = claim_of(buyer)
+            claim_id = _claim_of(buyer)
             if claim_id in claims:
                 continue
             for matched_by, key in (("unionid", buyer.unionid), ("phone", buyer.phone_key)):
                 evidence_id = IdentityClaim.create_id(matched_by, key) if key else None
-                if evidence_id is None or evidence_id not in matching:
+                if evidence_id is None or evidence_id not in known:
                     continue
                 claim = self.find(IdentityClaim, evidence_id)
                 if claim is None:
@@ -200,6 +196,10 @@ class OrdersApp(ScrmApplication):
                 customer = customers.get(claim.customer_id) or self.find(
                     Customer, claim.customer_id
                 )
+                if customer is not None and customer.merged_into is not None:
+                    # The evidence belongs to a customer merged into another: link there.
+                    customer = follow_merges(customer, lambda i: self.find(Customer, i))
+                    customer = customers.get(customer.id, customer)
                 if customer is None or customer.erasure is not None:
                     break  # a customer who asked to be erased is not processed
                 customer.link_identity(kind, buyer.buyer_id, matched_by, meta)
@@ -210,9 +210,9 @@ class OrdersApp(ScrmApplication):
                 break
         return [*claims.values(), *customers.values()]
 
-    def _place(self, snap: OrderSnapshot, meta: Meta) -> Order:
+    def _place(self, snap: OrderSnapshot, meta: Meta, phone_index: str | None) -> Order:
         subject = buyer_subject(snap.platform, snap.buyer_id)
-        sealed = phone_index = None
+        sealed = None
         if snap.receiver is not None:
             r = snap.receiver
             try:
@@ -222,7 +222,6 @@ class OrdersApp(ScrmApplication):
                 )
             except Gone:  # the buyer was erased: the order is kept, their details are not
                 sealed = None
-            phone_index = _phone_key(self.vault, snap)
         buyer = {"kind": f"{snap.platform}_buyer", "id": snap.buyer_id}
         if snap.buyer_unionid:
             buyer["unionid"] = snap.buyer_unionid
@@ -252,6 +251,24 @@ class OrdersApp(ScrmApplication):
 
     def get(self, order_id: UUID) -> Order:
         return self.load(Order, order_id, "order")
+
+
+def _claim_of(buyer: PendingBuyer) -> UUID:
+    return IdentityClaim.create_id(f"{buyer.platform}_buyer", buyer.buyer_id)
+
+
+def _link_query(buyers: list[PendingBuyer]) -> set[UUID]:
+    """What `_links` asks the store: the buyers' own claims and the claims their unionids
+    and phone hashes would match (asked for every buyer; those of a claimed buyer are
+    simply not used)."""
+    ids = {_claim_of(b) for b in buyers}
+    ids.update(
+        IdentityClaim.create_id(kind, key)
+        for b in buyers
+        for kind, key in (("unionid", b.unionid), ("phone", b.phone_key))
+        if key
+    )
+    return ids
 
 
 def _phone_key(vault: PersonalDataVault, snap: OrderSnapshot) -> str | None:

@@ -43,6 +43,7 @@ class Projector(BusWorker):
         self.durable = durable
         self.batch = batch
         self.applied = 0
+        self.foreign = 0  # messages on the stream that the relay did not publish (skipped)
         # The last stream sequence applied, moved in the same transaction as the read models.
         self.checkpoints = Checkpoints(db, "projector_positions", [durable])
 
@@ -53,6 +54,24 @@ class Projector(BusWorker):
         """Moves the stream cursor inside the same transaction as the projections' rows."""
         return lambda cur: self.checkpoints.advance(cur, self.durable, seq)
 
+    def _decode(self, seq: int, headers: dict[str, str] | None, data: bytes) -> EventRecord | None:
+        """The event a message carries, or None for a message that is not one. The relay
+        publishes every event with `Nats-Msg-Id: scrm:<position>`; anything else on the
+        stream's subjects (a test or benchmark publishing there, another tool) is skipped
+        with a warning, rather than retried for ever, which stalled every read model behind
+        it. A message that claims to be an event and cannot be decoded still stops the
+        projector: skipping it would lose an event."""
+        msg_id = (headers or {}).get("Nats-Msg-Id", "")
+        if not msg_id.startswith("scrm:"):
+            self.foreign += 1
+            log.warning(
+                "stream sequence %d is not an scrm event (Nats-Msg-Id %r): skipped",
+                seq,
+                msg_id[:40],
+            )
+            return None
+        return EventRecord.from_body(data)
+
     async def _fill_gap(self, js: JetStreamContext, start: int, stop: int) -> list[EventRecord]:
         """Read stream sequences [start, stop) directly: the bus keeps what a delivery skipped."""
         out = []
@@ -62,7 +81,9 @@ class Projector(BusWorker):
             except Exception:  # a purged or deleted sequence holds nothing to apply
                 continue
             if raw.data:
-                out.append(EventRecord.from_body(raw.data))
+                record = self._decode(seq, raw.headers, raw.data)
+                if record is not None:
+                    out.append(record)
         return out
 
     async def _apply(self, js: JetStreamContext, msgs: list[Msg], last_seq: int) -> int:
@@ -75,7 +96,9 @@ class Projector(BusWorker):
                 continue  # already applied: a redelivery
             if seq > newest + 1:
                 records += await self._fill_gap(js, newest + 1, seq)
-            records.append(EventRecord.from_body(msg.data))
+            record = self._decode(seq, msg.headers, msg.data)
+            if record is not None:
+                records.append(record)
             newest = seq
         if newest > last_seq:
             self.applied += await asyncio.to_thread(

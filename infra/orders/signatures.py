@@ -24,20 +24,23 @@ Who signs what (from the platforms' published push docs and their SDKs):
            rather than accepting unsigned ones.
 Comparisons are constant-time. Rejection reasons name the failed check, never the payload.
 
-`order_payloads(platform, body) -> list[dict]`: the order payload(s) the platform adapter
-(`domain.orders.platforms.<platform>.parse`) reads from a push body.
+`push_messages(platform, body) -> list[dict | DetailWanted]`: each message of a push body, as
+the order payload the platform adapter (`domain.orders.platforms.<platform>.parse`) reads, or
+as a `DetailWanted` (order id, the status the push announces) when the message carries only
+ids; infra/orders/fetchers.py then fetches the detail from the platform's open API.
+`order_payloads(platform, body)` is the same without fetching: a `DetailWanted` raises
+InvalidInput with code `detail_required` (nothing of the push is recorded).
 * Douyin: each message's `data` that is a full order detail (an object holding
   `shop_order_detail`) is one payload. Douyin's trade and after-sale messages carry only ids
   and a status (e.g. tag 100 订单创建: `p_id`, `s_ids`, `shop_id`, `order_status`, ...; tag 206
-  退款成功: `p_id`, `s_id`, `aftersale_id`, `refund_amount`, ...); for those this raises
-  InvalidInput with code
-  `detail_required`: the deployment must fetch `order.orderDetail` for that `p_id` and post the
-  detail instead (nothing of the push is recorded, the whole push is refused).
+  退款成功: `p_id`, `s_id`, `aftersale_id`, `refund_amount`, ...): their `p_id` is the
+  shop_order_id of `order.orderDetail`, their `order_status` the status announced.
 * Youzan: the URL-decoded `msg` is one payload when it holds `full_order_info` (the trade
   push carries the same structure as `youzan.trade.get`); the envelope's `kdt_id` is added
   when the payload has none (the adapter's last fallback for the shop). A `msg` with only a
-  `tid` / status raises `detail_required` likewise (fetch `youzan.trade.get`). A test push
-  (`"test": true`, sent when the push URL is set up) yields no payload.
+  `tid` (else the envelope's `id`) is the tid of `youzan.trade.get`; the envelope's `status`
+  is the status announced. A test push (`"test": true`, sent when the push URL is set up)
+  yields no payload.
 * Taobao, JD, Pinduoduo (token-authenticated relay): the body is the payload itself — a JSON
   object, or a JSON list of them.
 Malformed bodies raise InvalidInput naming the path (`body`, `[2].data`, `msg`, ...).
@@ -48,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -149,11 +153,38 @@ def _detail_required(detail: str, field: str) -> InvalidInput:
     return InvalidInput(detail, field=field, code=DETAIL_REQUIRED)
 
 
-def _douyin_payloads(body: bytes) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class DetailWanted:
+    """An id-only push message: the platform expects its receiver to fetch this order's
+    detail from its open API (infra/orders/fetchers.py)."""
+
+    order_id: str
+    field: str  # the message's path in the body, for errors
+    status: str | None  # the status the push announces, in the platform's own code
+    why: str  # for the detail_required error when fetching is not configured
+    shop: Any = None  # Youzan: the envelope's kdt_id, the adapter's last fallback for the shop
+
+
+Message = dict[str, Any] | DetailWanted
+
+
+def _order_id(value: Any, field: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise InvalidInput(f"{field} is required in a message that carries no detail", field=field)
+
+
+def _status(value: Any) -> str | None:
+    return None if value in (None, "") or isinstance(value, bool) else str(value)
+
+
+def _douyin_messages(body: bytes) -> list[Message]:
     messages = _json(body, "body")
     if not isinstance(messages, list):
         raise InvalidInput("a douyin push body is a JSON list of messages", field="body")
-    payloads: list[dict[str, Any]] = []
+    out: list[Message] = []
     for index, message in enumerate(messages):
         path = f"[{index}]"
         if not isinstance(message, Mapping):
@@ -164,18 +195,22 @@ def _douyin_payloads(body: bytes) -> list[dict[str, Any]]:
         if not isinstance(data, Mapping):
             raise InvalidInput(f"{path}.data must be a JSON object", field=f"{path}.data")
         if isinstance(data.get("shop_order_detail"), Mapping):
-            payloads.append(dict(data))
+            out.append(dict(data))
             continue
         tag = message.get("tag")
-        raise _detail_required(
-            f"douyin message tag {tag!r} carries only ids and a status; fetch order.orderDetail "
-            f"for its p_id and post the detail",
-            f"{path}.data",
+        out.append(
+            DetailWanted(
+                order_id=_order_id(data.get("p_id"), f"{path}.data.p_id"),
+                field=f"{path}.data",
+                status=_status(data.get("order_status")),
+                why=f"douyin message tag {tag!r} carries only ids and a status; fetch "
+                f"order.orderDetail for its p_id and post the detail",
+            )
         )
-    return payloads
+    return out
 
 
-def _youzan_payloads(body: bytes) -> list[dict[str, Any]]:
+def _youzan_messages(body: bytes) -> list[Message]:
     envelope = _json(body, "body")
     if not isinstance(envelope, Mapping):
         raise InvalidInput("a youzan push body is a JSON object", field="body")
@@ -187,14 +222,20 @@ def _youzan_payloads(body: bytes) -> list[dict[str, Any]]:
     msg = _json(unquote_plus(raw), "msg")
     if not isinstance(msg, Mapping):
         raise InvalidInput("msg must decode to a JSON object", field="msg")
-    if not isinstance(msg.get("full_order_info"), Mapping):
-        raise _detail_required(
-            f"youzan message type {envelope.get('type')!r} carries no full_order_info; fetch "
-            f"youzan.trade.get for its tid and post the trade",
-            "msg",
-        )
-    payload = dict(msg)
     kdt_id = envelope.get("kdt_id")
+    if not isinstance(msg.get("full_order_info"), Mapping):
+        # trade messages name the trade in msg.tid; the envelope's id is the same tid
+        return [
+            DetailWanted(
+                order_id=_order_id(msg.get("tid") or envelope.get("id"), "msg.tid"),
+                field="msg",
+                status=_status(envelope.get("status") or msg.get("status")),
+                why=f"youzan message type {envelope.get('type')!r} carries no full_order_info; "
+                f"fetch youzan.trade.get for its tid and post the trade",
+                shop=kdt_id,
+            )
+        ]
+    payload = dict(msg)
     if "kdt_id" not in payload and kdt_id not in (None, ""):
         payload["kdt_id"] = kdt_id
     return [payload]
@@ -212,12 +253,24 @@ def _plain_payloads(body: bytes) -> list[dict[str, Any]]:
     return payloads
 
 
-def order_payloads(platform: str, body: bytes) -> list[dict[str, Any]]:
-    """The order payload(s) in a push body, for `parser_for(platform)` (see the module doc)."""
+def push_messages(platform: str, body: bytes) -> list[Message]:
+    """Each message of a push body: an order payload for `parser_for(platform)`, or, for a
+    Douyin or Youzan message that carries only ids, what to fetch (see the module doc)."""
     if platform not in PLATFORMS:
         raise NotFound(f"unknown platform {platform!r}; one of {', '.join(PLATFORMS)}")
     if platform == "douyin":
-        return _douyin_payloads(body)
+        return _douyin_messages(body)
     if platform == "youzan":
-        return _youzan_payloads(body)
-    return _plain_payloads(body)
+        return _youzan_messages(body)
+    return list(_plain_payloads(body))
+
+
+def order_payloads(platform: str, body: bytes) -> list[dict[str, Any]]:
+    """The order payload(s) in a push body, for `parser_for(platform)`; an id-only message
+    raises `detail_required` (the caller fetches nothing)."""
+    payloads: list[dict[str, Any]] = []
+    for message in push_messages(platform, body):
+        if isinstance(message, DetailWanted):
+            raise _detail_required(message.why, message.field)
+        payloads.append(message)
+    return payloads

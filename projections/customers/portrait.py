@@ -14,8 +14,10 @@ from projections.base import Projection, handles
 
 class Portrait(Projection):
     name = "portrait"
-    schema_version = 2  # 2: status (active, restricted, erased)
+    # 2: status (active, restricted, erased); 3: merges, merged_into, identities' sealed_for
+    schema_version = 3
     tables = (
+        "portrait_merges",
         "portrait_subscriptions",
         "portrait_contacts",
         "portrait_timeline",
@@ -27,12 +29,13 @@ class Portrait(Projection):
         "CREATE TABLE IF NOT EXISTS portrait_customers ("
         " customer_id TEXT PRIMARY KEY, owner TEXT, source_channel_code TEXT,"
         " added_at TEXT NOT NULL, last_activity_at TEXT NOT NULL, version BIGINT NOT NULL,"
-        " added_position BIGINT NOT NULL, status TEXT NOT NULL DEFAULT 'active')",
+        " added_position BIGINT NOT NULL, status TEXT NOT NULL DEFAULT 'active',"
+        " merged_into TEXT)",
         "CREATE INDEX IF NOT EXISTS portrait_customers_owner ON portrait_customers (owner)",
         "CREATE INDEX IF NOT EXISTS portrait_customers_code"
         " ON portrait_customers (source_channel_code)",
         "CREATE TABLE IF NOT EXISTS portrait_identities ("
-        " customer_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,"
+        " customer_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, sealed_for TEXT,"
         " PRIMARY KEY (customer_id, kind, value))",
         "CREATE TABLE IF NOT EXISTS portrait_tags ("
         " customer_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (customer_id, tag))",
@@ -47,6 +50,13 @@ class Portrait(Projection):
         " customer_id TEXT NOT NULL, position BIGINT NOT NULL, event TEXT NOT NULL,"
         " occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,"
         " source TEXT NOT NULL, correlation_id TEXT NOT NULL, data TEXT NOT NULL,"
+        " PRIMARY KEY (customer_id, position))",
+        # One row per merge into the customer (the survivor), undone or not: the auditor's
+        # who, when and why.
+        "CREATE TABLE IF NOT EXISTS portrait_merges ("
+        " customer_id TEXT NOT NULL, absorbed_id TEXT NOT NULL, merged_at TEXT NOT NULL,"
+        " merged_by TEXT NOT NULL, reason TEXT NOT NULL, position BIGINT NOT NULL,"
+        " undone_at TEXT, undone_by TEXT, undo_reason TEXT, undo_position BIGINT,"
         " PRIMARY KEY (customer_id, position))",
     )
 
@@ -97,11 +107,13 @@ class Portrait(Projection):
         self._timeline(e.originator_id, e, cur)
 
     @staticmethod
-    def _identity(customer_id: str, kind: str, value: str, cur: Any) -> None:
+    def _identity(
+        customer_id: str, kind: str, value: str, cur: Any, sealed_for: str | None = None
+    ) -> None:
         cur.execute(
-            "INSERT INTO portrait_identities (customer_id, kind, value) VALUES (?,?,?)"
-            " ON CONFLICT DO NOTHING",
-            (customer_id, kind, value),
+            "INSERT INTO portrait_identities (customer_id, kind, value, sealed_for)"
+            " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+            (customer_id, kind, value, sealed_for),
         )
 
     @staticmethod
@@ -191,7 +203,116 @@ class Portrait(Projection):
         )
         self._timeline(customer_id, e, cur)
 
-    # --- queries ---------------------------------------------------------------------------------
+    # --- merges (合并客户): the absorbed customer's rows move to the survivor and back ------
+    # A merge is saved survivor first, an undo absorbed customer first, so each side reads
+    # the other's rows (channel code, since) before they go.
+
+    _RELATIONSHIPS = (("portrait_contacts", "staff_id"), ("portrait_subscriptions", "app_id"))
+
+    @staticmethod
+    def _move(
+        cur: Any, table: str, column: str, source: str, target: str, states: dict[str, Any]
+    ) -> None:
+        """Give `target` these relationships (states as the aggregate has them), keeping
+        the channel code and time the source's row knows."""
+        for key, state in states.items():
+            row = cur.execute(
+                f"SELECT since, via_channel_code FROM {table} WHERE customer_id = ?"
+                f" AND {column} = ?",
+                (source, key),
+            ).fetchone()
+            since = row[0] if row else state["as_of"].replace("+00:00", "Z")
+            cur.execute(
+                f"INSERT INTO {table} (customer_id, {column}, status, since, via_channel_code)"
+                f" VALUES (?,?,?,?,?) ON CONFLICT (customer_id, {column}) DO UPDATE"
+                " SET status = excluded.status, since = excluded.since, via_channel_code ="
+                f" COALESCE(excluded.via_channel_code, {table}.via_channel_code)",
+                (target, key, state["status"], since, row[1] if row else None),
+            )
+
+    @handles(Customer, "Merged")
+    def _merged(self, e: EventRecord, cur: Any) -> None:
+        d, survivor, absorbed = e.data, e.originator_id, e.data["absorbed_id"]
+        for identity in d["identities"]:
+            kind, value = identity["kind"], identity["value"]
+            self._identity(survivor, kind, value, cur, identity.get("sealed_for"))
+        for tag in d["added_tags"]:
+            self._tag(survivor, tag, cur)
+        for (table, column), (states, taken) in zip(
+            self._RELATIONSHIPS,
+            ((d["contacts"], d["contacts_taken"]), (d["subscriptions"], d["subscriptions_taken"])),
+            strict=True,
+        ):
+            self._move(cur, table, column, absorbed, survivor, {k: states[k] for k in taken})
+        cur.execute(
+            "INSERT INTO portrait_merges (customer_id, absorbed_id, merged_at, merged_by, reason,"
+            " position) VALUES (?,?,?,?,?,?)",
+            (survivor, absorbed, e.occurred_at, e.actor, d["reason"], e.position),
+        )
+        self._touch(e, cur)
+
+    @handles(Customer, "MergedInto")
+    def _merged_into(self, e: EventRecord, cur: Any) -> None:
+        # Its identities, tags and relationships are the survivor's now: left here they would
+        # count twice wherever a query joins identities (orders, dashboards, groups).
+        for table in (
+            "portrait_identities",
+            "portrait_tags",
+            "portrait_contacts",
+            "portrait_subscriptions",
+        ):
+            cur.execute(f"DELETE FROM {table} WHERE customer_id = ?", (e.originator_id,))
+        cur.execute(
+            "UPDATE portrait_customers SET status = 'merged', merged_into = ?"
+            " WHERE customer_id = ?",
+            (e.data["survivor_id"], e.originator_id),
+        )
+        self._touch(e, cur)
+
+    @handles(Customer, "MergeUndone")
+    def _merge_undone(self, e: EventRecord, cur: Any) -> None:
+        d, absorbed, survivor = e.data, e.originator_id, e.data["survivor_id"]
+        for identity in d["identities"]:
+            kind, value = identity["kind"], identity["value"]
+            self._identity(absorbed, kind, value, cur, identity.get("sealed_for"))
+        for tag in d["tags"]:
+            self._tag(absorbed, tag, cur)
+        for (table, column), states in zip(
+            self._RELATIONSHIPS, (d["contacts"], d["subscriptions"]), strict=True
+        ):
+            self._move(cur, table, column, survivor, absorbed, states)
+        cur.execute(
+            "UPDATE portrait_customers SET status = 'active', merged_into = NULL"
+            " WHERE customer_id = ?",
+            (absorbed,),
+        )
+        self._touch(e, cur)
+
+    @handles(Customer, "Unmerged")
+    def _unmerged(self, e: EventRecord, cur: Any) -> None:
+        d, survivor = e.data, e.originator_id
+        for identity in d["identities"]:
+            cur.execute(
+                "DELETE FROM portrait_identities WHERE customer_id = ? AND kind = ? AND value = ?",
+                (survivor, identity["kind"], identity["value"]),
+            )
+        for tag in d["tags"]:
+            cur.execute(
+                "DELETE FROM portrait_tags WHERE customer_id = ? AND tag = ?", (survivor, tag)
+            )
+        for (table, column), keys in zip(
+            self._RELATIONSHIPS, (d["contacts"], d["subscriptions"]), strict=True
+        ):
+            for key in keys:
+                cur.execute(
+                    f"DELETE FROM {table} WHERE customer_id = ? AND {column} = ?", (survivor, key)
+                )
+        cur.execute(
+            "UPDATE portrait_merges SET undone_at = ?, undone_by = ?, undo_reason = ?,"
+            " undo_position = ? WHERE customer_id = ? AND absorbed_id = ? AND undone_at IS NULL",
+            (e.occurred_at, e.actor, d["reason"], e.position, survivor, d["absorbed_id"]),
+        )
+        self._touch(e, cur)
 
     # --- erasure: restricted at once, then nothing personal left once erased --------------
 
@@ -228,16 +349,17 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
     request, only who owned them and that status."""
     rows = db.query(
         "SELECT customer_id, owner, source_channel_code, added_at, last_activity_at, version,"
-        " status FROM portrait_customers WHERE customer_id = ?",
+        " status, merged_into FROM portrait_customers WHERE customer_id = ?",
         (customer_id,),
     )
     if not rows:
         return None
     r = rows[0]
-    if r[6] != "active":
+    if r[6] not in ("active", "merged"):
         return {"id": r[0], "owner": r[1], "status": r[6], "version": int(r[5])}
     identities = db.query(
-        "SELECT kind, value FROM portrait_identities WHERE customer_id = ? ORDER BY kind, value",
+        "SELECT kind, value, sealed_for FROM portrait_identities WHERE customer_id = ?"
+        " ORDER BY kind, value",
         (customer_id,),
     )
     tags = db.query(
@@ -258,15 +380,24 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
         " FROM portrait_timeline WHERE customer_id = ? ORDER BY position",
         (customer_id,),
     )
+    merges = db.query(
+        "SELECT absorbed_id, merged_at, merged_by, reason, position, undone_at, undone_by,"
+        " undo_reason FROM portrait_merges WHERE customer_id = ? ORDER BY position",
+        (customer_id,),
+    )
     return {
         "id": r[0],
         "status": r[6],
+        "merged_into": r[7],
         "owner": r[1],
         "source_channel_code": r[2],
         "added_at": r[3],
         "last_activity_at": r[4],
         "version": int(r[5]),
-        "identities": [{"kind": k, "value": v} for k, v in identities],
+        # sealed_for: a phone merged in stays sealed under its first customer's key.
+        "identities": [
+            {"kind": k, "value": v, **({"sealed_for": f} if f else {})} for k, v, f in identities
+        ],
         "tags": [t for (t,) in tags],
         "subscriptions": [
             {"app_id": a, "status": b, "since": c, "via_channel_code": d}
@@ -289,7 +420,37 @@ def get_portrait(db: Database, customer_id: str) -> dict[str, Any] | None:
             }
             for t in timeline
         ],
+        "merges": [
+            {
+                "customer_id": m[0],
+                "merged_at": m[1],
+                "merged_by": m[2],
+                "reason": m[3],
+                "position": int(m[4]),
+                "undone": m[5] is not None,
+                "undone_at": m[5],
+                "undone_by": m[6],
+                "undo_reason": m[7],
+            }
+            for m in merges
+        ],
     }
+
+
+def merge_survivor(db: Database, customer_id: str) -> tuple[str, str] | None:
+    """(id, status) of the customer that now holds a merged customer's facts, followed
+    along merges in force."""
+    for _ in range(32):
+        rows = db.query(
+            "SELECT status, merged_into FROM portrait_customers WHERE customer_id = ?",
+            (customer_id,),
+        )
+        if not rows:
+            return None
+        if rows[0][1] is None:
+            return customer_id, rows[0][0]
+        customer_id = rows[0][1]
+    return None
 
 
 def customers_of(db: Database, wecom_ids: list[str]) -> list[str | None]:

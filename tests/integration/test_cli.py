@@ -77,6 +77,14 @@ def test_relay_and_project_explain_that_they_need_a_bus(settings: Settings) -> N
         assert "SCRM_NATS_URL" in result.stderr
 
 
+def test_serve_with_several_workers_needs_server_mode(settings: Settings) -> None:
+    """The embedded default keeps its read models current inside its one API process;
+    several workers share the port only in server mode (`scrm bench` runs two there)."""
+    result = scrm(settings, "serve", "--workers", "2")
+    assert result.returncode == 2
+    assert "SCRM_NATS_URL" in result.stderr
+
+
 def test_archive_ingest_archives_a_file_once_in_batches(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import orjson
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from uuid import UUID
 
 import nats
@@ -217,6 +218,52 @@ def test_a_command_reaches_the_read_model_through_the_relay_and_the_projector(
     c.close()
 
 
+def test_a_merge_and_its_undo_reach_both_portraits_through_the_relay_and_the_projector(
+    server_settings: Settings,
+) -> None:
+    c = bootstrap(server_settings)
+    with (
+        running("relay", "project", settings=server_settings),
+        TestClient(create_app(container=c)) as tc,
+    ):
+        api = ApiClient(tc, c.tokens.create("admin", subject="li.audit"))
+
+        def add(identity: dict[str, str], tags: list[str]) -> str:
+            r = api.post("/v1/customers", {"identities": [identity], "tags": tags})
+            assert r.status_code == 201, r.text
+            return r.json()["id"]  # type: ignore[no-any-return]
+
+        def portrait(cid: str, position: int) -> Any:
+            r = api.get(f"/v1/customers/{cid}/portrait", params={"min_position": position})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        a = add({"kind": "openid", "value": "oA"}, ["vip"])
+        b = add({"kind": "phone", "value": "13800000009"}, ["spring"])
+        merged = api.post(f"/v1/customers/{a}/merges", {"customer_id": b, "reason": "one person"})
+        assert merged.status_code == 201, merged.text
+        at = merged.json()["position"]
+        assert portrait(a, at)["tags"] == ["spring", "vip"]
+        assert ("phone", "13800000009") in {
+            (i["kind"], i["value"]) for i in portrait(a, at)["identities"]
+        }
+        assert portrait(b, at)["merged_into"] == a
+
+        undone = api.post(f"/v1/customers/{a}/merges/{b}/undo", {"reason": "two people"})
+        assert undone.status_code == 202, undone.text
+        at = undone.json()["position"]
+        survivor, restored = portrait(a, at), portrait(b, at)
+        assert survivor["tags"] == ["vip"] and restored["tags"] == ["spring"]
+        assert restored["status"] == "active"
+        assert survivor["merges"][0]["undone_by"] == "user:li.audit"
+        assert [t["event"] for t in restored["timeline"]][-2:] == [
+            "CustomerMergedInto",
+            "CustomerMergeUndone",
+        ]
+    assert sorted(stream_positions(server_settings)) == list(range(1, c.head() + 1))
+    c.close()
+
+
 def test_killing_the_projector_then_the_relay_mid_stream_loses_nothing_and_applies_nothing_twice(
     server_settings: Settings,
 ) -> None:
@@ -337,6 +384,36 @@ def test_the_projector_reads_skipped_stream_sequences_directly_and_in_order(
     for name in c.engine.projections:
         c.engine.rebuild(name, c.log_batches())
     assert dump(c) == live
+    c.close()
+
+
+def test_a_message_the_relay_did_not_publish_is_skipped_not_retried_for_ever(
+    server_settings: Settings,
+) -> None:
+    """Anything else published under the stream's subjects (a benchmark's raw baseline once
+    was) is not an event: the projector skips it instead of stalling every read model."""
+    c = bootstrap(server_settings)
+    code = seed(c)
+    c.customers.scan_channel_code(
+        code, identities={"openid": "before"}, device=None, ip=None, meta=meta()
+    )
+    asyncio.run(c.relay().run(until_caught_up=True))
+
+    async def publish_foreign() -> None:
+        nc = await nats.connect(str(server_settings.nats_url))
+        js = nc.jetstream()
+        await js.publish(f"{server_settings.nats_subject_prefix}.bench.ping", b"000000000001")
+        await nc.close()
+
+    asyncio.run(publish_foreign())
+    c.customers.scan_channel_code(
+        code, identities={"openid": "after"}, device=None, ip=None, meta=meta()
+    )
+    asyncio.run(c.relay().run(until_caught_up=True))
+    projector = c.projector()
+    asyncio.run(projector.run(idle_exit=1.0))
+    assert projector.foreign == 1
+    assert caught_up(c)
     c.close()
 
 

@@ -21,6 +21,32 @@ def test_the_store_uses_the_locked_insert_path_with_a_lock_timeout(pg_settings: 
     c.close()
 
 
+def test_an_append_is_one_statement_of_the_stores_own_insert_function(
+    pg_settings: Settings,
+) -> None:
+    """The lock, the NOTIFY and the insert run inside one server-side statement, so the
+    table lock is never held while its holder's process gets round to sending COMMIT."""
+    import psycopg
+
+    from infra.event_recorder import ColumnArraysRecorder
+
+    c = bootstrap(pg_settings)
+    recorder = c.customers.recorder
+    assert isinstance(recorder, ColumnArraysRecorder)
+    name = f"{recorder.events_table_name}_insert_uuid"
+    position = c.customers.add_customer(
+        identities=[("openid", "one-statement")], tags=[], owner=None, meta=meta()
+    )
+    assert position and c.head() > 0
+    with psycopg.connect(str(pg_settings.database_url), autocommit=True) as conn:
+        found = conn.execute("SELECT count(*) FROM pg_proc WHERE proname = %s", (name,))
+        assert found.fetchone() == (1,)
+        # Released with the statement: another writer takes it at once.
+        with conn.transaction():
+            conn.execute(f"LOCK TABLE {recorder.events_table_name} IN EXCLUSIVE MODE NOWAIT")
+    c.close()
+
+
 def test_a_follower_tailing_the_log_during_concurrent_appends_never_skips_an_event(
     pg_settings: Settings,
 ) -> None:

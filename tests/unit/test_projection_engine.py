@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
@@ -10,10 +11,15 @@ from domain.customers import privacy
 from domain.customers.groups import GroupChange
 from domain.customers.rfm import DEFAULT_BANDS, publish_rfm_model
 from domain.orders.model import OrderLine, OrderSnapshot, Receiver, Refund
+from domain.scope import Scope
+from domain.tickets.application import OpenTicket
+from domain.tickets.templates import shipped_templates
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from projections.engine import NotCaughtUp
+from projections.tickets.tickets import roster, templates_in_force
 from tests.factories import meta
+from tests.unit.test_tickets import INSTALLATION
 from tests.unit.world import T0, World, dump, embedded_only, project
 
 READ_MODELS = [
@@ -28,6 +34,8 @@ READ_MODELS = [
     "privacy",
     "orders",
     "purchases",
+    "segments",
+    "tickets",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -165,6 +173,19 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
             last_contact=lambda subjects: None,
             meta=meta(),
         )
+    # c2 is merged into c1 for good; c5 (whose phone stays sealed under its own key) is merged
+    # in and the merge undone.
+    admin = Scope(role="admin")
+    for absorbed in (world.c2, world.c5):
+        app.merge_customers(
+            world.c1,
+            absorbed,
+            reason="one person",
+            expected_versions=None,
+            scope=admin,
+            meta=meta(),
+        )
+    app.undo_merge(world.c1, world.c5, reason="two people", scope=admin, meta=meta())
     container.conversations.install_shipped_packs(meta())
     container.conversations.ingest(ARCHIVE, meta())  # so that every read model has rows
     container.conversations.record_access(
@@ -184,6 +205,22 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
             GroupChange(change_type, "wrGroup", f"{change_type}:{detail}", detail, members=members),
             meta(source="wecom"),
         )
+    # A segment whose members the evaluator records (c1 and c5 enter, auto-tagged); its
+    # revision lets c5 go again.
+    segment = container.segments.define(
+        name="重点客户",
+        rule={"field": "tags", "op": "contains", "value": "vip"},
+        auto_tag="重点",
+        meta=meta(),
+    )
+    for rule in (None, {"field": "owner", "op": "=", "value": "a"}):
+        if rule is not None:
+            container.segments.revise(
+                UUID(segment.id), rule=rule, reason="only a's", expected_version=1, meta=meta()
+            )
+        project(container)
+        container.segment_evaluator.run_until_caught_up()  # type: ignore[union-attr]
+    open_a_ticket_and_breach_it(container, world.c1)
     project(container)
     live, positions = dump(container, name), container.engine.positions()
 
@@ -193,6 +230,48 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
     assert dump(container, name) == live
     assert container.engine.positions() == positions
     assert any(live.values())
+
+
+def open_a_ticket_and_breach_it(container: Container, customer: UUID) -> None:
+    """Tickets' read model: a workflow, a worker, a ticket assigned, moved and overdue."""
+    tickets = container.tickets
+    tickets.define_workflow(INSTALLATION, meta())
+    container.customers.register_staff(
+        staff_id="fitter", name="李师傅", department="service", region="杭州", meta=meta()
+    )
+    tickets.set_worker_profile(
+        "fitter",
+        regions=["杭州"],
+        service_types=["installation"],
+        skills=[],
+        capacity=None,
+        meta=meta(),
+    )
+    tickets.publish_template(shipped_templates()[0], expected_version=0, meta=meta())
+    project(container)
+    opened = tickets.open_ticket(
+        OpenTicket(
+            workflow="installation",
+            service_type="installation",
+            region="浙江省杭州市",
+            description="空调安装",
+            customer_id=customer,
+        ),
+        roster=lambda r, s, k: roster(container.read_db, r, s, k),
+        templates=templates_in_force(container.read_db),
+        meta=meta(at=T0),
+    )
+    tickets.transition(
+        UUID(opened.id),
+        "schedule",
+        form={"visit_on": "2026-03-05"},
+        confirmation_code=None,
+        expected_version=None,
+        scope=Scope("staff", staff_id="fitter"),
+        meta=meta(at=T0),
+    )
+    tickets.comment(UUID(opened.id), "客户要求下午上门", meta())
+    tickets.breach_overdue([UUID(opened.id)], T0 + timedelta(days=30), meta())
 
 
 def test_the_live_follower_keeps_read_models_at_the_head(container: Container) -> None:
