@@ -252,6 +252,27 @@ def test_a_ticket_from_an_order_is_linked_to_the_buyers_customer(make_api: MakeA
     portrait = api.portrait(cid).json()
     assert portrait["tickets"]["open"] == 1
     assert portrait["tickets"]["latest"][0]["ticket_id"] == r.json()["id"]
+
+    # ... and on to completion by the installer it was assigned to.
+    tid, installer = r.json()["id"], api.as_staff(r.json()["assignee"])
+    code = api.admin.post(f"/v1/tickets/{tid}/confirmation-codes").json()["code"]
+    for name, form, extra in (
+        ("schedule", {"visit_on": "2026-11-28"}, {}),
+        ("arrive", {"arrival_photo": "media:arrive-01"}, {}),
+        ("complete", COMPLETE_FORM, {"confirmation_code": code}),
+    ):
+        moved = installer.post(
+            f"/v1/tickets/{tid}/transitions",
+            {
+                "transition": name,
+                "form": form,
+                "expected_version": ticket(api, tid)["version"],
+                **extra,
+            },
+        )
+        assert moved.status_code == 200, moved.text
+    assert ticket(api, tid)["state"] == "completed"
+    assert api.portrait(cid).json()["tickets"]["open"] == 0
     with api.records_nothing():
         missing = {
             "workflow": "installation",
