@@ -327,6 +327,7 @@ def board(
     region: str | None = None,
     workflow: str | None = None,
     open: bool = False,
+    breached: Annotated[bool, Query(description="only tickets with an SLA breach")] = False,
     after: Annotated[int, Query(ge=0, description="cursor from the previous page")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> object:
@@ -346,6 +347,7 @@ def board(
         region=region,
         workflow=workflow,
         open_only=open,
+        breached=breached,
         assignees=assignees,
         after=after,
         limit=limit + 1,

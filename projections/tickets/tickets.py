@@ -376,6 +376,7 @@ def board(
     region: str | None = None,
     workflow: str | None = None,
     open_only: bool = False,
+    breached: bool = False,
     assignees: list[str] | None = None,
     after: int = 0,
     limit: int = 100,
@@ -394,6 +395,8 @@ def board(
             params.append(value)
     if open_only:
         where.append("final = 0")
+    if breached:  # escalations: an SLA of this ticket ran out
+        where.append("breaches > 0")
     if assignees is not None:  # a manager's department
         if not assignees:
             return []

@@ -174,6 +174,8 @@ def test_sla_breaches_are_recorded_once_and_reach_the_dashboard(make_api: MakeAp
     assert api.admin.post("/v1/tickets/sla-runs").json() == {"breached": []}
     seen = ticket(api, tid)
     assert seen["breaches"] == 1
+    escalated = api.admin.get("/v1/tickets", params={"breached": "true", "open": "true"})
+    assert [t["ticket_id"] for t in escalated.json()["items"]] == [tid]
     assert [s["breached_at"] is not None for s in seen["sla"]] == [False, True]
     dash = api.as_manager("east").get("/v1/dashboards/sla", params={"by": "state"}).json()
     assigned = next(g for g in dash["groups"] if g["state"] == "assigned")
