@@ -159,18 +159,19 @@ class MessageRouter:
             (d["sender"],),
         )
         customer = rows[0][0] if rows else None
-        region = None
-        if customer is not None:
+        region = product = None
+        if customer is not None:  # where they live and what they bought last, by their orders
             profile = purchase_profiles(self.c.read_db, [customer], datetime.now(UTC))
             p = profile.get(customer) or {}
             region = f"{p.get('province') or ''}{p.get('city') or ''}" or None
+            product = _latest_product(self.c, customer)
         route_incoming(
             self.c,
             message_id=d["msgid"],
             customer_id=UUID(customer) if customer else None,
             text=text,
             region=region,
-            product=None,
+            product=product,
             meta=Meta(
                 occurred_at=datetime.now(UTC),
                 actor="system:routing",
@@ -184,3 +185,14 @@ class MessageRouter:
 def _incoming(data: dict[str, Any]) -> bool:
     """A customer writing to staff one-to-one (group chats are not routed)."""
     return not data.get("room_id") and is_external(data.get("sender", ""))
+
+
+def _latest_product(c: Container, customer_id: str) -> str | None:
+    rows = c.read_db.query(
+        "SELECT l.title FROM portrait_identities i JOIN orders_orders o"
+        " ON o.buyer_kind = i.kind AND o.buyer_id = i.value"
+        " JOIN orders_lines l ON l.order_id = o.order_id"
+        " WHERE i.customer_id = ? ORDER BY o.placed_at DESC, l.line_id LIMIT 1",
+        (customer_id,),
+    )
+    return rows[0][0] if rows else None

@@ -110,6 +110,7 @@ class Ticket(ScrmAggregate):
         self.region = region
         self.product = product
         self.urgency = urgency
+        self.template = template  # the standard service matched: steps, materials
         self.assignee: str | None = None
         self.entered_at = meta.occurred_at
         self.entry = 1  # how many times a state was entered: names one SLA clock
@@ -253,6 +254,7 @@ class Ticket(ScrmAggregate):
         materials_fee: int | None,
         assignee: str | None,
         workflow_version: int,
+        template: dict[str, Any] | None,
         meta: Meta,
     ) -> None:
         pass

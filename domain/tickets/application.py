@@ -498,6 +498,8 @@ class TicketsApp(ScrmApplication):
             "materials_fee": values.get("materials_fee"),
             "assignee": ticket.assignee,
             "workflow_version": ticket.workflow_version,
+            # Which standard service (and so which standard materials) the job was.
+            "template": ticket.template,
         }
 
     def _code_hash(self, ticket_id: UUID, code: str) -> str:

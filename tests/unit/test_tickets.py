@@ -170,6 +170,7 @@ def test_completion_needs_the_customers_code_and_records_what_settlement_needs(
     assert completed.local_time == "2026-11-25T07:05" and completed.weekday == 3
     assert (completed.distance_km, completed.materials_supplied_by) == ("12.5", "customer")
     assert (completed.urgency, completed.assignee, completed.region) == ("urgent", "zhao", "杭州市")
+    assert completed.template["key"] == "ac_installation"  # its standard materials
     # The signature is personal data: sealed in the event, not in clear.
     transitioned = events[-2]
     assert transitioned.form["signature"] != "media:signature-01"
