@@ -24,6 +24,7 @@ from api.deps import (
     ReadYourWrites,
     WriterScope,
 )
+from api.responses import OrjsonResponse
 from api.schemas.tickets import (
     AssignmentChange,
     CommentCreate,
@@ -354,7 +355,10 @@ def board(
     )
     more = len(items) > limit
     items = items[:limit]
-    return {"items": items, "next_after": items[-1]["position"] if more else None}
+    # Straight to orjson: the rows are plain JSON values already, and FastAPI's default
+    # (jsonable_encoder over every field of every row) cost more CPU than everything else a
+    # page of 100 tickets takes (~4-12 ms against ~0.1 ms; `scrm tickets bench`).
+    return OrjsonResponse({"items": items, "next_after": items[-1]["position"] if more else None})
 
 
 @router.get("/tickets/{ticket_id}", dependencies=[ReadYourWrites])
