@@ -49,6 +49,8 @@ def test_quick_tickets_bench_prints_its_rows(
     moved = figures["transitions"]
     assert moved["ok_in_window"] > 0 and moved["per_s"] > 0 and moved["insert_tx_per_s"] > 0
     assert set(moved["statuses"]) <= {"200", "409"}, moved
+    # schedule and arrive record one event each; a refused request records nothing.
+    assert moved["events_appended"] == moved["statuses"]["200"], moved
     # One of each pair of deliberate duplicates is refused, never anything else.
     assert moved["conflicts_409"] == moved["duplicates_sent"], moved
     assert set(moved["conflict_codes"]) <= {"stale_version", "concurrent_update"}, moved
