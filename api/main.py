@@ -21,6 +21,7 @@ from api.routes import (
     privacy,
     rfm,
     segments,
+    settlement,
     staff,
     system,
     tickets,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         rfm,
         segments,
         tickets,
+        settlement,
     ):
         app.include_router(module.router)
     return app

@@ -7,6 +7,7 @@ imports infra.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -81,3 +82,22 @@ class OrderDetailFetcher(Protocol):
         or answers an error, and InvalidInput (code `detail_required`, naming the missing
         settings) when fetching is not configured for the platform."""
         ...
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What a payout gateway answered: `settled` (with its reference), `failed` (with the
+    reason; a retry may succeed) or `pending` (ask again later with the same key)."""
+
+    status: str
+    reference: str | None = None
+    reason: str | None = None
+
+
+class PayoutGateway(Protocol):
+    """Sends money to a payee: WeChat Pay's transfer to a wallet in production. The same
+    idempotency key must never pay twice: a gateway asked again answers the first result."""
+
+    def transfer(
+        self, idempotency_key: str, payee_id: str, account: str | None, amount: int
+    ) -> TransferResult: ...

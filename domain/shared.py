@@ -54,6 +54,15 @@ class Meta:
         }
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a command answers: the id it concerns and the position of its last event."""
+
+    id: str
+    position: int | None
+    version: int | None = None
+
+
 # --- Errors: raised by the domain, mapped to HTTP in one place (api/errors.py) -------------
 
 

@@ -17,6 +17,7 @@ from domain.customers.application import CustomersApp
 from domain.orders.application import OrdersApp
 from domain.ports import OrderDetailFetcher
 from domain.segments.application import SegmentsApp
+from domain.settlement.application import SettlementApp
 from domain.tickets.application import TicketsApp
 from infra.crypto import Vault
 from infra.db import Database, schema_lock
@@ -29,6 +30,7 @@ from infra.orders.fetchers import PlatformOrderDetails
 from infra.processes import ProcessLoop
 from infra.segments import SegmentEvaluator
 from infra.settings import Settings
+from infra.settlement import Accruer, RecordingPayoutGateway
 from infra.tickets import MessageRouter
 from infra.tokens import TokenIssuer
 from infra.wecom.callbacks import ReplayGuard
@@ -48,6 +50,7 @@ class Container:
     orders: OrdersApp
     segments: SegmentsApp
     tickets: TicketsApp
+    settlement: SettlementApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -57,6 +60,9 @@ class Container:
     follower: StoreFollower | None = None
     segment_evaluator: SegmentEvaluator | None = None
     message_router: MessageRouter | None = None
+    accruer: Accruer | None = None
+    # Where payouts go: a recording gateway (WeChat Pay cannot be reached from here).
+    payout_gateway: RecordingPayoutGateway | None = None
     process_loops: list[ProcessLoop] = field(default_factory=list)
     wecom: WecomCrypto | None = None
     replay_guard: ReplayGuard | None = None
@@ -99,13 +105,16 @@ class Container:
         return self.follower
 
     def start_log_processes(self) -> list[ProcessLoop]:
-        """Keep segment memberships current and route incoming messages in this process, after
-        each projection batch (infra/segments.py, infra/tickets.py)."""
+        """Keep segment memberships current, route incoming messages and accrue earnings in
+        this process, after each projection batch (infra/segments.py, infra/tickets.py,
+        infra/settlement.py)."""
         assert self.segment_evaluator is not None and self.message_router is not None
+        assert self.accruer is not None
         if not self.process_loops:
             for process, name in (
                 (self.segment_evaluator, "segments"),
                 (self.message_router, "routing"),
+                (self.accruer, "settlement"),
             ):
                 loop = ProcessLoop(process, name)
                 self.engine.on_applied.append(loop.wake)
@@ -159,6 +168,7 @@ class Container:
         self.orders.close()
         self.segments.close()
         self.tickets.close()
+        self.settlement.close()
         self.customers.close()  # last: its infrastructure is the one they share
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
@@ -188,6 +198,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         orders = OrdersApp(vault, env=settings.event_store_env(), share_with=customers)
         segments = SegmentsApp(env=settings.event_store_env(), share_with=customers)
         tickets = TicketsApp(vault, env=settings.event_store_env(), share_with=customers)
+        settlement = SettlementApp(vault, env=settings.event_store_env(), share_with=customers)
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
             projection.bind(vault)
@@ -200,6 +211,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     orders.on_recorded.append(appended.inc)
     segments.on_recorded.append(appended.inc)
     tickets.on_recorded.append(appended.inc)
+    settlement.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -212,6 +224,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         orders=orders,
         segments=segments,
         tickets=tickets,
+        settlement=settlement,
         read_db=read_db,
         key_db=key_db,
         vault=vault,
@@ -226,4 +239,6 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     with schema_lock(settings.database_url):  # their checkpoint tables
         container.segment_evaluator = SegmentEvaluator(container)
         container.message_router = MessageRouter(container)
+        container.accruer = Accruer(container)
+        container.payout_gateway = RecordingPayoutGateway(read_db)
     return container

@@ -25,6 +25,8 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.customers.staff import StaffDirectory
     from projections.orders.orders import Orders
     from projections.segments.segments import Segments
+    from projections.settlement.ledger import Ledger
+    from projections.settlement.settlement import Settlement
     from projections.tickets.tickets import Tickets
 
     return [
@@ -41,4 +43,6 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Purchases(),
         Segments(),
         Tickets(),
+        Settlement(),
+        Ledger(),
     ]

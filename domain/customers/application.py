@@ -29,20 +29,12 @@ from domain.shared import (
     Forbidden,
     InvalidInput,
     Meta,
+    Recorded,
     Refused,
 )
 from domain.store import ScrmApplication
 
 SCAN_IDENTITY_KINDS = ("wecom_external_userid", "unionid", "openid")  # lookup priority
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What a command answers: the id it concerns and the position of its last event."""
-
-    id: str
-    position: int | None
-    version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from domain.shared import (
     Conflict,
     InvalidInput,
     Meta,
+    Recorded,
     derived_id,
     require_slug,
     require_text,
@@ -47,13 +48,6 @@ from domain.tickets.workflow import Workflow, parse_workflow
 Roster = Callable[[str, str, str | None], list[Candidate]]
 CONFIRMATION_TTL = timedelta(hours=72)
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # local time of a job when the workflow names none
-
-
-@dataclass(frozen=True)
-class Recorded:
-    id: str
-    position: int | None
-    version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -12,10 +13,13 @@ from domain.customers.groups import GroupChange
 from domain.customers.rfm import DEFAULT_BANDS, publish_rfm_model
 from domain.orders.model import OrderLine, OrderSnapshot, Receiver, Refund
 from domain.scope import Scope
+from domain.settlement.cycles import period_name, period_of
+from domain.settlement.rules import Facts
 from domain.tickets.application import OpenTicket
 from domain.tickets.templates import shipped_templates
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from infra.settlement import close_period, issue_payouts, volumes
 from projections.engine import NotCaughtUp
 from projections.tickets.tickets import roster, templates_in_force
 from tests.factories import meta
@@ -36,6 +40,8 @@ READ_MODELS = [
     "purchases",
     "segments",
     "tickets",
+    "settlement",
+    "ledger",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -222,6 +228,7 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
         container.segment_evaluator.run_until_caught_up()  # type: ignore[union-attr]
     open_a_ticket_and_breach_it(container, world.c1)
     project(container)
+    settle_a_week(container)
     live, positions = dump(container, name), container.engine.positions()
 
     replayed = container.engine.rebuild(name, container.log_batches(batch=4))
@@ -230,6 +237,80 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
     assert dump(container, name) == live
     assert container.engine.positions() == positions
     assert any(live.values())
+
+
+def settle_a_week(container: Container) -> None:
+    """Settlement's and the ledger's read models: a job held until its payee registers, a
+    sale with a rebate and a clawback, a correction, a dispute, a closed week, a payout."""
+    app = container.settlement
+    tiers = [{"from": 0, "rate": "0.05"}, {"from": 2, "rate": "0.08", "retroactive": True}]
+    rules = {
+        "components": [
+            {"name": "base", "type": "base_fee", "by_service_type": {"installation": 8000}},
+            {"name": "commission", "type": "commission", "for": ["sale"], "tiers": tiers},
+            {"name": "rebate", "type": "rebates", "levels": ["0.01"]},
+        ]
+    }
+    app.define_group("weekly", name="每周", cycle="weekly", timezone=None, meta=meta())
+    app.publish_rules(
+        "std", rules, effective_from=T0 - timedelta(days=30), expected_version=0, meta=meta()
+    )
+    count = volumes(container)
+    job = Facts(kind="service", payee_id="inst", occurred_at=T0, service_type="installation")
+    assert app.accrue("job-1", job, count, meta()).held  # nobody to pay yet
+    app.register_payee(
+        "agent",
+        kind="agent",
+        name="代理",
+        group="weekly",
+        rule_set="std",
+        region="浙江省",
+        parent=None,
+        staff_id=None,
+        shops=[],
+        account=None,
+        meta=meta(),
+    )
+    app.register_payee(
+        "inst",
+        kind="distributor",
+        name="张",
+        group="weekly",
+        rule_set="std",
+        region="浙江省",
+        parent="agent",
+        staff_id=None,
+        shops=[],
+        account="openid-1",
+        meta=meta(),
+    )
+    project(container)
+    app.price_held("job-1", "inst", volumes(container), meta())
+    for n in range(3):
+        sale = replace(
+            job, kind="sale", amount=10_000 * (n + 1), occurred_at=T0 + timedelta(hours=n)
+        )
+        app.accrue(f"sale-{n}", sale, volumes(container), meta())
+        project(container)
+    app.claw_back("sale-0", "refund-1", 5_000, meta())
+    base = {"name": "base", "type": "base_fee", "by_service_type": {"installation": 9000}}
+    revised = {"components": [base, *rules["components"][1:]]}
+    app.publish_rules(
+        "std", revised, effective_from=T0 - timedelta(days=1), expected_version=1, meta=meta()
+    )
+    app.correct("job-1", rule_version=2, reason="v2", volumes_for=count, meta=meta())
+    dispute = app.dispute("sale-1", 0, "rate", meta())
+    app.resolve_dispute(
+        "sale-1", dispute.id, outcome="adjusted", amount=100, note="ok", meta=meta()
+    )
+    project(container)
+    period = period_name("Asia/Shanghai", period_of("weekly", "Asia/Shanghai", T0)[0])
+    close_period(container, "weekly", period, meta(), now=T0 + timedelta(days=400))
+    project(container)
+    gateway = container.payout_gateway
+    assert gateway is not None
+    issue_payouts(container, "weekly", period, gateway, meta())
+    project(container)
 
 
 def open_a_ticket_and_breach_it(container: Container, customer: UUID) -> None:
