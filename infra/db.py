@@ -149,6 +149,29 @@ class Database:
             cur.execute(sql, params)
             return list(cur.fetchall())
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 10_000) -> Iterator[Any]:
+        """Rows a batch at a time, for results too large to hold at once (a settlement run
+        hashing millions of lines): a server-side cursor on PostgreSQL, SQLite's own
+        cursor otherwise."""
+        if self.dialect == "sqlite":
+            cur = self._sqlite().cursor()
+            cur.execute(sql, params)
+            while rows := cur.fetchmany(size):
+                yield from rows
+            return
+        pool = self._pool
+        assert pool is not None
+        if pool.closed:
+            pool.open(wait=False)
+        with (
+            pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="scrm_stream") as server,
+        ):
+            server.execute(_PLACEHOLDER.sub("%s", sql), params or None)  # type: ignore[arg-type]
+            while batch := server.fetchmany(size):
+                yield from batch
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

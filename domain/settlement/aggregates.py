@@ -208,12 +208,9 @@ class Earning(ScrmAggregate):
         lines: list[dict[str, Any]],
         meta: Meta,
     ) -> None:
-        self.rule_set, self.rule_version, self.lines, self.held = (
-            rule_set,
-            rule_version,
-            lines,
-            None,
-        )
+        self.facts = {**self.facts, "payee_id": payee_id}
+        self.rule_set, self.rule_version = rule_set, rule_version
+        self.lines, self.held = lines, None
 
     def correct(
         self, rule_version: int, lines: list[Line], reason: str, meta: Meta
@@ -226,7 +223,15 @@ class Earning(ScrmAggregate):
             raise Conflict(
                 f"the earning is priced by version {rule_version} already", code="same_version"
             )
-        delta = _delta(self.lines, [line.as_dict() for line in lines])
+        # Against what pricing gave (and earlier corrections), not clawbacks or dispute
+        # adjustments; a sale partly refunded is corrected on the part still sold.
+        priced = [ln for ln in self.lines if ln["type"] not in ("clawback", "adjustment")]
+        delta = _delta(priced, [line.as_dict() for line in lines])
+        amount = int(self.facts.get("amount") or 0)
+        if amount and self.clawed:
+            kept = _ratio(amount - self.clawed, amount)
+            delta = [{**ln, "amount": scale(ln["amount"], kept)} for ln in delta]
+            delta = [ln for ln in delta if ln["amount"]]
         if not delta:
             raise Conflict(
                 f"version {rule_version} prices this earning the same", code="nothing_to_correct"

@@ -30,6 +30,7 @@ ITEM_KINDS = ("service", "rating", "sale", "invite")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MAX_COMPONENTS = 40
 PAYEE = "$payee"  # in a split's parties: the item's own payee
+SUPPLIERS = {"customer": "客户", "installer": "师傅", "company": "公司", "store": "门店"}
 
 
 class Unpriceable(DomainError):
@@ -515,7 +516,8 @@ class CalendarSubsidy(Component):
         holiday = self.holidays.get(day.isoformat())
         if holiday:
             p.add(self, holiday, self.words(f"节假日补贴{yuan(holiday)}元"), date=day.isoformat())
-        elif self.weekend and day.isoweekday() >= 6:
+        elif holiday is None and self.weekend and day.isoweekday() >= 6:
+            # A day listed at 0 is a working day (调休): no weekend subsidy either.
             p.add(
                 self,
                 self.weekend,
@@ -606,7 +608,10 @@ class MaterialsDeduction(Component):
             p.add(
                 self,
                 -amount,
-                self.words(f"材料扣减（{self.supplied_by}自备）-{yuan(amount)}元"),
+                self.words(
+                    f"材料扣减（{SUPPLIERS.get(self.supplied_by, self.supplied_by)}自备）"
+                    f"-{yuan(amount)}元"
+                ),
                 supplied_by=self.supplied_by,
             )
 
@@ -691,11 +696,15 @@ class Commission(Component):
         )
 
     def close(self, payee: str, period: PeriodFacts) -> list[Line]:
-        tier = self._tier(period.volumes.count(self.tier_by))
-        if tier is None or not tier[2] or not period.sales:
+        """The top-up a retroactive tier owes: every sale of the period at least at the rate
+        of the highest retroactive tier reached (a sale priced higher, by a marginal tier
+        above it, keeps its price)."""
+        count = period.volumes.count(self.tier_by)
+        reached = [(i, r) for i, (t, r, retro) in enumerate(self.tiers) if retro and count >= t]
+        if not reached or not period.sales:
             return []
-        index, rate, _ = tier
-        owed = sum(scale(s.amount, rate) for s in period.sales)
+        index, rate = reached[-1]
+        owed = sum(max(scale(s.amount, rate), s.commission) for s in period.sales)
         paid = sum(s.commission for s in period.sales)
         if owed <= paid:
             return []

@@ -747,7 +747,7 @@ def period_line_rows(
     db: Database, group: str, period: str, cutoff: int
 ) -> Iterator[tuple[Any, ...]]:
     """The rows a close's digest covers, in line id order."""
-    yield from db.query(
+    yield from db.stream(
         "SELECT payee_id, component, amount, line_id FROM settlement_lines"
         " WHERE group_key = ? AND period = ? AND position <= ? ORDER BY line_id",
         (group, period, cutoff),
