@@ -54,6 +54,10 @@ class Projection:
     def bind(self, vault: Any) -> None:
         """Given the vault by the composition root; only read models that decrypt use it."""
 
+    def forget(self) -> None:
+        """Drop what handlers remember between events (caches of rows they wrote): called when
+        a batch rolls back or the read model is rebuilt, so nothing of it outlives its rows."""
+
     def handles_event(self, name: str) -> bool:
         return name in self._handlers
 

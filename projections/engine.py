@@ -66,15 +66,19 @@ class ProjectionEngine:
         so redeliveries and re-published duplicates change nothing. `also` runs in the same
         transaction (the projector moves its stream cursor there). Returns events applied."""
         names = list(only) if only is not None else list(self.projections)
-        with self.db.transaction(pipeline=True) as cur:
-            # Every position in one statement: one round trip each was most of what a small
-            # batch (a push's three events) cost.
-            lasts = self.checkpoints.lock_many(cur, names)
-            moved: dict[str, int] = {}
-            applied = sum(self._apply(cur, name, records, lasts[name], moved) for name in names)
-            self.checkpoints.advance_many(cur, moved)
-            if also is not None:
-                also(cur)
+        try:
+            with self.db.transaction(pipeline=True) as cur:
+                # Every position in one statement: one round trip each was most of what a
+                # small batch (a push's three events) cost.
+                lasts = self.checkpoints.lock_many(cur, names)
+                moved: dict[str, int] = {}
+                applied = sum(self._apply(cur, name, records, lasts[name], moved) for name in names)
+                self.checkpoints.advance_many(cur, moved)
+                if also is not None:
+                    also(cur)
+        except BaseException:
+            self._forget(names)
+            raise
         if applied:
             for listener in self.on_applied:
                 listener()
@@ -119,6 +123,27 @@ class ProjectionEngine:
         if not chosen:
             return 0
         total = 0
+        self._forget(chosen)
+        try:
+            total = self._rebuild(chosen, batches, progress)
+        except BaseException:
+            self._forget(chosen)
+            raise
+        if any(n in self.stale for n in chosen):
+            self.stale = [n for n in self.stale if n not in chosen]
+        return total
+
+    def _forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.projections[name].forget()
+
+    def _rebuild(
+        self,
+        chosen: list[str],
+        batches: Iterable[Sequence[EventRecord]],
+        progress: Callable[[int], Any] | None,
+    ) -> int:
+        total = 0
         with self.db.transaction(pipeline=True) as cur:
             self.checkpoints.lock_many(cur, chosen)  # in the order apply_batch locks them
             for name in chosen:
@@ -133,8 +158,6 @@ class ProjectionEngine:
                 total += len(batch)
                 if progress is not None:
                     progress(len(batch))
-        if any(n in self.stale for n in chosen):
-            self.stale = [n for n in self.stale if n not in chosen]
         return total
 
     def wait_for(self, position: int, timeout: float, names: Iterable[str] | None = None) -> None:

@@ -84,8 +84,10 @@ class Settlement(Projection):
         " type TEXT NOT NULL, amount BIGINT NOT NULL, explanation TEXT NOT NULL,"
         " inputs TEXT NOT NULL, rule_set TEXT, rule_version BIGINT, event TEXT NOT NULL,"
         " occurred_at TEXT NOT NULL, position BIGINT NOT NULL)",
+        # A period's lines by payee in recorded order: the close's totals and digest read
+        # them in this order without sorting millions of rows.
         "CREATE INDEX IF NOT EXISTS settlement_lines_period"
-        " ON settlement_lines (group_key, period, payee_id)",
+        " ON settlement_lines (group_key, period, payee_id, position, seq)",
         "CREATE INDEX IF NOT EXISTS settlement_lines_payee"
         " ON settlement_lines (payee_id, position)",
         "CREATE INDEX IF NOT EXISTS settlement_lines_earning"
@@ -116,6 +118,17 @@ class Settlement(Projection):
         " opened_by TEXT NOT NULL, opened_at TEXT NOT NULL, resolved_by TEXT,"
         " resolved_at TEXT)",
     )
+
+    def __init__(self) -> None:
+        # What `_place` reads for every line, kept between events: the payee's group with its
+        # cycle and zone, and how far each group is closed. Only this projection's handlers
+        # change those rows, and each updates the cache as it does (forget() on a rollback).
+        self._groups_of: dict[str, tuple[str, str, str] | None] = {}
+        self._closed_until: dict[str, str | None] = {}
+
+    def forget(self) -> None:
+        self._groups_of.clear()
+        self._closed_until.clear()
 
     # --- configuration -----------------------------------------------------------------
 
@@ -183,6 +196,7 @@ class Settlement(Projection):
                 "INSERT INTO settlement_shops (shop_id, payee_id) VALUES (?,?)",
                 (shop, d["payee_id"]),
             )
+        self._groups_of.pop(d["payee_id"], None)
         self._place_waiting_lines(cur, d["payee_id"], d["group"])
 
     @handles(Payee, "Changed")
@@ -213,6 +227,7 @@ class Settlement(Projection):
             (*params, payee_id),
         )
         # Lines already placed stay in the group they settle in; a new group takes new ones.
+        self._groups_of.pop(payee_id, None)
 
     # --- earnings ----------------------------------------------------------------------
 
@@ -370,21 +385,27 @@ class Settlement(Projection):
                 rows,
             )
 
-    @staticmethod
-    def _place(cur: Any, payee_id: str, at: datetime) -> tuple[str | None, str | None]:
+    def _place(self, cur: Any, payee_id: str, at: datetime) -> tuple[str | None, str | None]:
         """(group, period) a line of this payee at this business time settles in; (None, None)
         while the payee is not registered (placed when it is)."""
-        cur.execute(
-            "SELECT p.group_key, g.cycle, g.timezone FROM settlement_payees p"
-            " JOIN settlement_groups g ON g.group_key = p.group_key WHERE p.payee_id = ?",
-            (payee_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
+        if payee_id not in self._groups_of:
+            cur.execute(
+                "SELECT p.group_key, g.cycle, g.timezone FROM settlement_payees p"
+                " JOIN settlement_groups g ON g.group_key = p.group_key WHERE p.payee_id = ?",
+                (payee_id,),
+            )
+            row = cur.fetchone()
+            self._groups_of[payee_id] = (str(row[0]), str(row[1]), str(row[2])) if row else None
+        found = self._groups_of[payee_id]
+        if found is None:
             return None, None
-        group, cycle, zone = row
-        cur.execute("SELECT MAX(period_end) FROM settlement_closed WHERE group_key = ?", (group,))
-        closed_until = cur.fetchone()[0]
+        group, cycle, zone = found
+        if group not in self._closed_until:
+            cur.execute(
+                "SELECT MAX(period_end) FROM settlement_closed WHERE group_key = ?", (group,)
+            )
+            self._closed_until[group] = cur.fetchone()[0]
+        closed_until = self._closed_until[group]
         if closed_until is not None:
             at = max(at, _when(closed_until))
         start, _ = period_of(cycle, zone, at)
@@ -456,6 +477,7 @@ class Settlement(Projection):
             " WHERE group_key = ? AND period = ? GROUP BY group_key, period, payee_id",
             (group, period),
         )
+        self._closed_until.pop(group, None)
         cur.execute(
             "INSERT INTO settlement_closed (group_key, period, period_start, period_end,"
             " cutoff_position, payees, lines, total, digest, rule_versions, closed_by, closed_at,"
@@ -746,10 +768,11 @@ def period_payees(db: Database, group: str, period: str, cutoff: int) -> list[tu
 def period_line_rows(
     db: Database, group: str, period: str, cutoff: int
 ) -> Iterator[tuple[Any, ...]]:
-    """The rows a close's digest covers, in line id order."""
+    """The rows a close's digest covers: by payee, in recorded order."""
     yield from db.stream(
         "SELECT payee_id, component, amount, line_id FROM settlement_lines"
-        " WHERE group_key = ? AND period = ? AND position <= ? ORDER BY line_id",
+        " WHERE group_key = ? AND period = ? AND position <= ?"
+        " ORDER BY payee_id, position, seq",
         (group, period, cutoff),
     )
 
