@@ -782,6 +782,15 @@ from api.cli_tickets import tickets_app  # noqa: E402  (its own module: cli.py i
 
 app.add_typer(tickets_app, name="tickets")
 
+from api.cli_settlement import ledger_app, settlement_app  # noqa: E402
+
+app.add_typer(settlement_app, name="settlement")
+app.add_typer(ledger_app, name="ledger")
+
+from api.cli_reconcile import reconcile_app  # noqa: E402
+
+app.add_typer(reconcile_app, name="reconcile")
+
 
 def main() -> None:
     app()

@@ -19,6 +19,7 @@ from api.routes import (
     groups,
     orders,
     privacy,
+    reconciliation,
     rfm,
     segments,
     settlement,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         segments,
         tickets,
         settlement,
+        reconciliation,
     ):
         app.include_router(module.router)
     return app

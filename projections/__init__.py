@@ -26,6 +26,7 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.orders.orders import Orders
     from projections.segments.segments import Segments
     from projections.settlement.ledger import Ledger
+    from projections.settlement.reconciliation import Reconciliation
     from projections.settlement.settlement import Settlement
     from projections.tickets.tickets import Tickets
 
@@ -45,4 +46,5 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Tickets(),
         Settlement(),
         Ledger(),
+        Reconciliation(),
     ]

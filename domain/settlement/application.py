@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
-
-import orjson
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.ports import PayoutGateway, PersonalDataVault
 from domain.settlement.aggregates import (
@@ -75,12 +74,19 @@ class PayeePeriod:
 
 
 def digest(rows: Iterable[tuple[Any, ...]]) -> str:
-    """SHA-256 over canonical rows (JSON arrays, one per line, in the order given): what a
-    closed period's statements hold, so any later re-pricing shows."""
+    """SHA-256 over canonical rows, in the order given: each row's fields joined by tabs, one
+    row per line, UTF-8 — what a closed period's statements hold, so any later re-pricing
+    shows. Plain text on purpose: anyone can recompute it from an export with standard
+    tools (`printf '%s\\t%s\\t%s\\t%s\\n' ... | sha256sum`)."""
     h = hashlib.sha256()
+    chunk: list[str] = []
     for row in rows:
-        h.update(orjson.dumps(list(row)))
-        h.update(b"\n")
+        chunk.append("\t".join(map(str, row)))
+        if len(chunk) >= 10_000:
+            h.update(("\n".join(chunk) + "\n").encode())
+            chunk = []
+    if chunk:
+        h.update(("\n".join(chunk) + "\n").encode())
     return h.hexdigest()
 
 
@@ -158,7 +164,10 @@ class SettlementApp(ScrmApplication):
         require_slug(key, "key")
         check_cycle(cycle)
         zone = timezone or DEFAULT_TIMEZONE
-        Rules.parse({"timezone": zone, "components": [{"name": "x", "type": "distance"}]})
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"unknown timezone {zone!r}", field="timezone") from None
         group = PayeeGroup(
             key=key,
             name=require_text(name, "name", max_len=80),
@@ -392,13 +401,19 @@ class SettlementApp(ScrmApplication):
         last = end - timedelta(microseconds=1)
         adjustments: list[dict[str, Any]] = []
         versions: dict[str, int] = {}
+        in_force: dict[str, tuple[int, Rules] | None] = {}  # a few rule sets, many payees
         for p in payees:
             if p.rule_set is None:
                 continue
-            try:
-                version, rules = self.rules_at(p.rule_set, last)
-            except Conflict:
+            if p.rule_set not in in_force:
+                try:
+                    in_force[p.rule_set] = self.rules_at(p.rule_set, last)
+                except Conflict:
+                    in_force[p.rule_set] = None
+            found = in_force[p.rule_set]
+            if found is None:
                 continue
+            version, rules = found
             versions[p.rule_set] = version
             if rules.closes:
                 for line in rules.close(p.payee_id, p.facts):

@@ -701,7 +701,7 @@ def statement(db: Database, payee_id: str, group: str, period: str) -> dict[str,
         " ON c.group_key = s.group_key AND c.period = s.period"
         " WHERE s.payee_id = ? AND s.group_key = ? AND s.period = ?",
         (payee_id, group, period),
-        ["lines", "total", "period_start", "period_end", "closed_at", "period_digest"],
+        ["line_count", "total", "period_start", "period_end", "closed_at", "period_digest"],
     )
     if not head:
         return None

@@ -14,15 +14,18 @@ from domain.customers.rfm import DEFAULT_BANDS, publish_rfm_model
 from domain.orders.model import OrderLine, OrderSnapshot, Receiver, Refund
 from domain.scope import Scope
 from domain.settlement.cycles import period_name, period_of
+from domain.settlement.reconciling import resolve_finding
 from domain.settlement.rules import Facts
 from domain.tickets.application import OpenTicket
 from domain.tickets.templates import shipped_templates
 from infra.bootstrap import Container, bootstrap
+from infra.reconciliation import import_file
 from infra.settings import Settings
 from infra.settlement import close_period, issue_payouts, volumes
 from projections.engine import NotCaughtUp
 from projections.tickets.tickets import roster, templates_in_force
 from tests.factories import meta
+from tests.statements import Paid, wechat_trade_bill
 from tests.unit.test_tickets import INSTALLATION
 from tests.unit.world import T0, World, dump, embedded_only, project
 
@@ -42,6 +45,7 @@ READ_MODELS = [
     "tickets",
     "settlement",
     "ledger",
+    "reconciliation",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -240,8 +244,9 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
 
 
 def settle_a_week(container: Container) -> None:
-    """Settlement's and the ledger's read models: a job held until its payee registers, a
-    sale with a rebate and a clawback, a correction, a dispute, a closed week, a payout."""
+    """Settlement's, the ledger's and reconciliation's read models: a job held until its payee
+    registers, a sale with a rebate and a clawback, a correction, a dispute, a closed week, a
+    payout, a statement imported and one of its findings resolved."""
     app = container.settlement
     tiers = [{"from": 0, "rate": "0.05"}, {"from": 2, "rate": "0.08", "retroactive": True}]
     rules = {
@@ -310,6 +315,18 @@ def settle_a_week(container: Container) -> None:
     gateway = container.payout_gateway
     assert gateway is not None
     issue_payouts(container, "weekly", period, gateway, meta())
+    project(container)
+    # Reconciliation: a WeChat Pay bill holding the Tmall order and a payment the books do not
+    # know; finance explains the stranger.
+    bill = wechat_trade_bill(
+        [
+            Paid(A_TMALL_ORDER.trade_id, 180_000, 1_080, T0 + timedelta(minutes=5)),
+            Paid("SO-unknown", 5_990, 36, T0 + timedelta(hours=1)),
+        ]
+    )
+    imported = import_file(container, "wechat_pay", bill, "20250301.csv", "0.006", meta())
+    assert imported.counts["matched"] == 1 and imported.findings == 1
+    resolve_finding(app, UUID(imported.id), 0, "explained", "测试订单", meta())
     project(container)
 
 
