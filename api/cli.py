@@ -283,6 +283,7 @@ def demo(
         load_demo_archive,
         load_demo_orders,
         load_demo_segments,
+        load_demo_settlement,
         load_demo_tickets,
     )
 
@@ -294,6 +295,7 @@ def demo(
         load_demo_segments(c.segments)
         c.start_follower().catch_up()
         ids["ticket"] = load_demo_tickets(c, ids.get("vip_customer"))
+        ids |= load_demo_settlement(c)
         c.extras["demo"] = ids
         typer.echo(f"Loaded demo data into {c.settings.data_dir}/ ({c.head()} events).")
     else:
@@ -308,6 +310,10 @@ def demo(
     code_id = code[0][0] if code else "<code-id>"
     found = c.read_db.query("SELECT segment_id FROM segments_definitions ORDER BY position")
     segment_id = found[0][0] if found else "<segment-id>"
+    closed = c.read_db.query(
+        "SELECT group_key, period FROM settlement_closed ORDER BY period DESC LIMIT 1"
+    )
+    statement = f"{closed[0][0]}/{closed[0][1]}" if closed else "<group>/<period>"
     typer.echo(f"""
 Admin token:
   export TOKEN={token}
@@ -329,6 +335,10 @@ Try:
   curl -s "{base}/v1/tickets?open=true" -H "Authorization: Bearer $TOKEN"
   curl -s {base}/v1/workers -H "Authorization: Bearer $TOKEN"
   curl -s "{base}/v1/dashboards/sla?by=state" -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/payees/zhao.shifu/earnings -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/payees/zhao.shifu/statements/{statement} -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/ledger/check -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/ledger/balances -H "Authorization: Bearer $TOKEN"
   open {base}/docs   (OpenAPI)
 """)
     if serve_api:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
@@ -283,3 +284,90 @@ def load_demo_tickets(c: Container, vip: str | None) -> str:
         meta=_meta("staff:zhao.shifu"),
     )
     return opened.id
+
+
+def load_demo_settlement(c: Container) -> dict[str, str]:
+    """Settlement: a weekly group of installers under the shipped installer rule set, 赵师傅
+    as a payee, his jobs of last week priced line by line, last week closed and paid, and a
+    job of this week accruing. Runs once the read models are current."""
+    import json
+    from pathlib import Path
+
+    from domain.settlement.cycles import period_name, period_of
+    from domain.settlement.rules import Facts
+    from infra.settlement import close_period, issue_payouts, volumes
+    from projections.follower import StoreFollower
+
+    library = Path(__file__).parents[1] / "domain" / "settlement" / "library"
+    finance = _meta("user:demo-finance")
+    app = c.settlement
+    app.define_group(
+        "installers-weekly", name="安装师傅（周结）", cycle="weekly", timezone=None, meta=finance
+    )
+    now = datetime.now(UTC)
+    this_week, _ = period_of("weekly", "Asia/Shanghai", now)
+    last_week = this_week - timedelta(days=7)
+    app.publish_rules(
+        "installers",
+        json.loads((library / "installers.json").read_text()),
+        effective_from=last_week - timedelta(days=30),
+        expected_version=0,
+        meta=finance,
+    )
+    app.register_payee(
+        "zhao.shifu",
+        kind="installer",
+        name="赵师傅",
+        group="installers-weekly",
+        rule_set="installers",
+        region="浙江省杭州市",
+        parent=None,
+        staff_id="zhao.shifu",
+        shops=[],
+        account="oDemoWalletOpenid",
+        meta=finance,
+    )
+    StoreFollower(c.engine, c.read_log).catch_up()
+    jobs = [  # (day of last week, local hour, service type, km, customer's own parts)
+        (0, 9, "smart_lock", "6", False),
+        (1, 7, "smart_lock", "18.5", False),
+        (2, 14, "air_conditioner", "12", False),
+        (4, 21, "smart_lock", "4", True),
+        (5, 10, "water_heater", "25", False),
+    ]
+    for n, (day, hour, service_type, km, own_parts) in enumerate(jobs):
+        at = last_week + timedelta(days=day, hours=hour)
+        c.settlement.accrue(
+            f"demo:job:{n}",
+            Facts(
+                kind="service",
+                payee_id="zhao.shifu",
+                occurred_at=at,
+                service_type=service_type,
+                region="浙江省杭州市",
+                distance_km=Decimal(km),
+                materials_supplied_by="customer" if own_parts else None,
+            ),
+            volumes(c),
+            _meta("system:settlement"),
+        )
+    StoreFollower(c.engine, c.read_log).catch_up()
+    period = period_name("Asia/Shanghai", last_week)
+    close_period(c, "installers-weekly", period, finance)
+    StoreFollower(c.engine, c.read_log).catch_up()
+    assert c.payout_gateway is not None
+    issue_payouts(c, "installers-weekly", period, c.payout_gateway, finance)
+    c.settlement.accrue(
+        "demo:job:this-week",
+        Facts(
+            kind="service",
+            payee_id="zhao.shifu",
+            occurred_at=min(now, this_week + timedelta(hours=10)),
+            service_type="smart_lock",
+            region="浙江省杭州市",
+            distance_km=Decimal("3"),
+        ),
+        volumes(c),
+        _meta("system:settlement"),
+    )
+    return {"payee": "zhao.shifu", "group": "installers-weekly", "period": period}

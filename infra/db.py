@@ -172,6 +172,35 @@ class Database:
             while batch := server.fetchmany(size):
                 yield from batch
 
+    def copy_text(self, sql: str, params: Sequence[Any] = ()) -> Iterator[bytes]:
+        """A SELECT's rows as PostgreSQL's COPY text format (fields joined by tabs, one row
+        per line), in chunks as they stream — the database formats them, not Python, which is
+        most of the cost of reading millions of rows. On SQLite the same bytes, built here.
+        For values without tabs, newlines or backslashes (COPY escapes those)."""
+        if self.dialect == "sqlite":
+            chunk: list[str] = []
+            for row in self.stream(sql, params):
+                chunk.append("\t".join("\\N" if v is None else str(v) for v in row))
+                if len(chunk) >= 10_000:
+                    yield ("\n".join(chunk) + "\n").encode()
+                    chunk = []
+            if chunk:
+                yield ("\n".join(chunk) + "\n").encode()
+            return
+        pool = self._pool
+        assert pool is not None
+        if pool.closed:
+            pool.open(wait=False)
+        statement = f"COPY ({_PLACEHOLDER.sub('%s', sql)}) TO STDOUT"
+        with (
+            pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(statement, params or None) as copy,  # type: ignore[arg-type]
+        ):
+            for data in copy:
+                yield bytes(data)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

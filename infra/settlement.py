@@ -336,7 +336,7 @@ def close_period(
         now=now,
         cutoff_position=cutoff,
         payees=payees,
-        line_rows=lambda: read.period_line_rows(db, group, period, cutoff),
+        line_text=lambda: read.period_line_text(db, group, period, cutoff),
         meta=meta,
     )
 

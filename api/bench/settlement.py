@@ -9,7 +9,7 @@ S3  the settlement run: `close_period` for the month, in a process of its own (s
     memory is its own: max RSS before and after), then projecting its `SettlementPeriodClosed`
     (the statements). Target: ≤ 60 s for 300,000 payees and 3,000,000 items. Baseline: the
     same database doing the irreducible work by hand — one GROUP BY payee over the period's
-    lines and one streamed read of every line, with psycopg.
+    lines and one COPY of every line out, with psycopg.
 S4  statement queries: `GET /v1/payees/{id}/statements/{group}/{period}` through the real app
     (uvicorn, server mode) from 8 keep-alive clients; baseline: the indexed SELECT of one
     statement's lines with psycopg from 8 connections.
@@ -336,7 +336,8 @@ class SettlementBench:
             "raw_stream": raw_stream,
             "raw_lines": streamed,
         }
-        target = "✓" if total <= 60 or plan != FULL else "✗"
+        full = plan.payees >= FULL.payees and plan.items >= FULL.items
+        target = ("✓" if total <= 60 else "✗") if full else "n/a at this size"
         self.report.rows.append(
             Row(
                 "S3",
@@ -344,7 +345,7 @@ class SettlementBench:
                 f" {result['lines']:,} lines; totals, digest, event) + its statements projected"
                 f" ({written[0]:,}): seconds (target ≤ 60 {target})",
                 f"{total:.1f} s ({result['close_seconds']:.1f} + {statements:.1f})",
-                f"psycopg: GROUP BY payee of the period's lines + one streamed read of them all"
+                f"psycopg: GROUP BY payee of the period's lines + one COPY of them all"
                 f" ({streamed:,} rows)",
                 f"{raw_total:.1f} s ({raw_group:.1f} + {raw_stream:.1f})",
                 f"{total / raw_total:.2f}×",
@@ -379,14 +380,17 @@ class SettlementBench:
             group_by = time.perf_counter() - t0
             t1 = time.perf_counter()
             n = 0
-            with conn.cursor(name="raw") as cur:
-                cur.execute(
-                    "SELECT payee_id, component, amount, line_id FROM settlement_lines"
-                    " WHERE group_key = %s AND period = %s ORDER BY payee_id, position, seq",
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY (SELECT payee_id, component, amount, line_id FROM settlement_lines"
+                    " WHERE group_key = %s AND period = %s ORDER BY payee_id, position, seq)"
+                    " TO STDOUT",
                     (GROUP, PERIOD),
-                )
-                while rows := cur.fetchmany(10_000):
-                    n += len(rows)
+                ) as copy,
+            ):
+                for data in copy:
+                    n += bytes(data).count(b"\n")
             stream = time.perf_counter() - t1
         return group_by, stream, n
 

@@ -73,20 +73,16 @@ class PayeePeriod:
     facts: PeriodFacts
 
 
-def digest(rows: Iterable[tuple[Any, ...]]) -> str:
-    """SHA-256 over canonical rows, in the order given: each row's fields joined by tabs, one
-    row per line, UTF-8 — what a closed period's statements hold, so any later re-pricing
-    shows. Plain text on purpose: anyone can recompute it from an export with standard
-    tools (`printf '%s\\t%s\\t%s\\t%s\\n' ... | sha256sum`)."""
+def digest(text: Iterable[bytes], more: Iterable[tuple[Any, ...]] = ()) -> str:
+    """SHA-256 over a closed period's lines as text — each line's payee, component, amount and
+    line id joined by tabs, one per line, UTF-8 — then the period's own lines the same way.
+    Plain text on purpose: anyone can recompute it from the statements with standard tools
+    (`... | sha256sum`), and any later re-pricing shows."""
     h = hashlib.sha256()
-    chunk: list[str] = []
-    for row in rows:
-        chunk.append("\t".join(map(str, row)))
-        if len(chunk) >= 10_000:
-            h.update(("\n".join(chunk) + "\n").encode())
-            chunk = []
-    if chunk:
-        h.update(("\n".join(chunk) + "\n").encode())
+    for chunk in text:
+        h.update(chunk)
+    for row in more:
+        h.update(("\t".join(map(str, row)) + "\n").encode())
     return h.hexdigest()
 
 
@@ -385,7 +381,7 @@ class SettlementApp(ScrmApplication):
         now: datetime,
         cutoff_position: int,
         payees: list[PayeePeriod],
-        line_rows: Callable[[], Iterable[tuple[Any, ...]]],
+        line_text: Callable[[], Iterable[bytes]],
         meta: Meta,
     ) -> Recorded:
         """Close a group's period once it is over: the lines the period earns as a whole are
@@ -432,7 +428,11 @@ class SettlementApp(ScrmApplication):
             lines=sum(p.lines for p in payees) + len(adjustments),
             total=total,
             digest=digest(
-                [*line_rows(), *((a["payee_id"], a["component"], a["amount"]) for a in adjustments)]
+                line_text(),
+                (
+                    (a["payee_id"], a["component"], a["amount"], f"period:{i}")
+                    for i, a in enumerate(adjustments)
+                ),
             ),
             adjustments=adjustments,
             rule_versions=versions,

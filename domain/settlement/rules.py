@@ -287,11 +287,11 @@ def _steps(
 
 
 def _match_region(table: Mapping[str, Any], region: str | None) -> tuple[str, Any] | None:
-    """The longest key that names the region or an area containing it ("上海市" for
-    "上海市浦东新区")."""
+    """The longest key the region names: "杭州市" and "浙江省" both match "浙江省杭州市西湖区"
+    (regions are written the way people write addresses: province, city, district)."""
     if not region:
         return None
-    found = [k for k in table if region == k or region.startswith(k)]
+    found = [k for k in table if k in region]
     if not found:
         return None
     best = max(found, key=len)

@@ -765,11 +765,10 @@ def period_payees(db: Database, group: str, period: str, cutoff: int) -> list[tu
     ]
 
 
-def period_line_rows(
-    db: Database, group: str, period: str, cutoff: int
-) -> Iterator[tuple[Any, ...]]:
-    """The rows a close's digest covers: by payee, in recorded order."""
-    yield from db.stream(
+def period_line_text(db: Database, group: str, period: str, cutoff: int) -> Iterator[bytes]:
+    """The lines a close's digest covers, as text: `payee\tcomponent\tamount\tline_id`, one per
+    line, by payee and then recorded order (COPY's text format on PostgreSQL)."""
+    yield from db.copy_text(
         "SELECT payee_id, component, amount, line_id FROM settlement_lines"
         " WHERE group_key = ? AND period = ? AND position <= ?"
         " ORDER BY payee_id, position, seq",
@@ -857,11 +856,11 @@ def disputes(
 
 def trends(db: Database, *, region: str | None, group: str | None = None) -> list[dict[str, Any]]:
     """Settlement by period, component type and payee (a store, an installer) for the payees
-    of a region (a prefix: 浙江省 covers 浙江省杭州市)."""
+    of a region (named anywhere in theirs: 杭州市 covers 浙江省杭州市)."""
     where, params = ["l.period IS NOT NULL"], []
     if region:
         where.append("p.region LIKE ?")
-        params.append(region.replace("%", "") + "%")
+        params.append("%" + region.replace("%", "") + "%")
     if group:
         where.append("l.group_key = ?")
         params.append(group)

@@ -4,6 +4,7 @@ change mid-period, a correction, a dispute, payouts that never pay twice, and th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -200,6 +201,13 @@ def test_fifteen_smart_locks_settle_exactly_and_are_paid_once(make_api: MakeApi)
 
     st = api.admin.get(f"/v1/payees/lock-master/statements/installers/{LAST_WEEK}").json()
     assert st["total"] == 131_500 and len(st["lines"]) == 26
+    # The close's digest is recomputable from the statement with nothing but sha256: its
+    # lines as text, payee / component / amount / line id, one per line, in recorded order.
+    text = "".join(
+        f"{ln['payee_id']}\t{ln['component']}\t{ln['amount']}\t{ln['line_id']}\n"
+        for ln in st["lines"]
+    )
+    assert hashlib.sha256(text.encode()).hexdigest() == closed["digest"] == st["period_digest"]
     by_component: dict[str, list[int]] = {}
     for line in st["lines"]:
         by_component.setdefault(line["component"], []).append(line["amount"])
