@@ -451,9 +451,101 @@ def payouts(
         raise typer.Exit(1)
 
 
+@settlement_app.command("retry-payout")
+def retry_payout(
+    payout_id: Annotated[str, typer.Argument(help="the payout's id (scrm settlement payouts)")],
+    by: By = "cli",
+) -> None:
+    """Ask the gateway again for a failed payout, with the same idempotency key."""
+    from uuid import UUID
+
+    try:
+        ident = UUID(payout_id)
+    except ValueError:
+        raise typer.BadParameter(f"{payout_id!r} is not a payout id") from None
+    with _container() as c:
+        assert c.payout_gateway is not None
+        p = c.settlement.retry_payout(ident, c.payout_gateway, _meta("retry-payout", by))
+    typer.echo(f"payout {p.id}: {p.status}, attempt {p.attempt}, key {p.idempotency_key}")
+    if p.status == "failed":
+        raise typer.Exit(1)
+
+
+@settlement_app.command("correct")
+def correct(
+    source: Annotated[str, typer.Argument(help="the item's source")],
+    reason: Annotated[str, typer.Option(help="why: recorded with the correction")],
+    rule_version: Annotated[
+        int | None, typer.Option(min=1, help="default: the version in force now for its time")
+    ] = None,
+    by: By = "cli",
+) -> None:
+    """Re-price a settled item under another rule set version: the difference is posted in
+    the current cycle, naming the version it corrects."""
+    from infra.settlement import volumes
+
+    with _container() as c:
+        _current(c)
+        a = c.settlement.correct(
+            source,
+            rule_version=rule_version,
+            reason=reason,
+            volumes_for=volumes(c),
+            meta=_meta("correct", by),
+        )
+    for line in a.lines:
+        typer.echo(f"{line['payee_id']} {line['component']} {yuan(line['amount'])}")
+    typer.echo(f"corrected {source} at position {a.position}")
+
+
+@settlement_app.command("dispute")
+def dispute(
+    line_id: Annotated[str, typer.Argument(help="the line's id (scrm settlement earnings)")],
+    reason: Annotated[str, typer.Option()],
+    by: By = "cli",
+) -> None:
+    """A payee disputes one line of their earnings."""
+    from infra.settlement import line_ref
+
+    with _container() as c:
+        _current(c)
+        source, index, _ = line_ref(c, line_id)
+        r = c.settlement.dispute(source, index, reason, _meta("dispute", by))
+    typer.echo(f"dispute {r.id} opened at position {r.position}")
+
+
+@settlement_app.command("resolve")
+def resolve(
+    dispute_id: Annotated[str, typer.Argument()],
+    outcome: Annotated[str, typer.Option(help="adjusted or rejected")],
+    note: Annotated[str, typer.Option()],
+    amount: Annotated[int, typer.Option(help="fen, for an adjustment")] = 0,
+    by: By = "cli",
+) -> None:
+    """Finance resolves a dispute: an adjustment posted in the current cycle, or a rejection."""
+    with _container() as c:
+        _current(c)
+        rows = c.read_db.query(
+            "SELECT source FROM settlement_disputes WHERE dispute_id = ?", (dispute_id,)
+        )
+        if not rows:
+            raise NotFound(f"dispute {dispute_id} not found")
+        r = c.settlement.resolve_dispute(
+            rows[0][0],
+            dispute_id,
+            outcome=outcome,
+            amount=amount,
+            note=note,
+            meta=_meta("resolve", by),
+        )
+    typer.echo(f"dispute {r.id} {outcome} at position {r.position}")
+
+
 @settlement_app.command("trends")
 def trends(
-    region: Annotated[str | None, typer.Option(help="a prefix: 浙江省 covers 浙江省杭州市")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="named in the payee's: 杭州市 covers 浙江省杭州市")
+    ] = None,
     group: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Settlement by period, component type and payee for a region's payees."""

@@ -278,6 +278,31 @@ class Accruer:
     }
 
 
+def line_ref(c: Container, line_id: str) -> tuple[str, int, str]:
+    """(source, index within its earning, payee) of a line."""
+    rows = c.read_db.query(
+        "SELECT earning_id, source, payee_id, event FROM settlement_lines WHERE line_id = ?",
+        (line_id,),
+    )
+    if not rows:
+        raise NotFound(f"line {line_id} not found")
+    earning_id, source, payee_id, event = rows[0]
+    if event == "SettlementPeriodClosed":
+        raise Conflict(
+            "a period's own lines (tier top-ups, step bonuses) are corrected by finance, not"
+            " disputed",
+            code="not_disputable",
+        )
+    ids = [
+        r[0]
+        for r in c.read_db.query(
+            "SELECT line_id FROM settlement_lines WHERE earning_id = ? ORDER BY position, seq",
+            (earning_id,),
+        )
+    ]
+    return str(source), ids.index(line_id), str(payee_id)
+
+
 # --- the settlement run and payouts ------------------------------------------------------
 
 

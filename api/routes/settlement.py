@@ -37,10 +37,10 @@ from api.schemas.settlement import (
 )
 from domain.scope import Scope
 from domain.settlement.rules import Facts
-from domain.shared import Conflict, Forbidden, InvalidInput, NotFound
+from domain.shared import Forbidden, InvalidInput, NotFound
 from infra.bootstrap import Container
 from infra.events import sortable_time
-from infra.settlement import close_period, issue_payouts, volumes
+from infra.settlement import close_period, issue_payouts, line_ref, volumes
 from projections.settlement import ledger
 from projections.settlement import settlement as read
 
@@ -264,35 +264,10 @@ def correct(
     return {"source": a.source, "lines": a.lines, "position": a.position}
 
 
-def _line(c: Container, line_id: str) -> tuple[str, int, str]:
-    """(source, index within its earning, payee) of a line."""
-    rows = c.read_db.query(
-        "SELECT earning_id, source, payee_id, event FROM settlement_lines WHERE line_id = ?",
-        (line_id,),
-    )
-    if not rows:
-        raise NotFound(f"line {line_id} not found")
-    earning_id, source, payee_id, event = rows[0]
-    if event == "SettlementPeriodClosed":
-        raise Conflict(
-            "a period's own lines (tier top-ups, step bonuses) are corrected by finance, not"
-            " disputed",
-            code="not_disputable",
-        )
-    ids = [
-        r[0]
-        for r in c.read_db.query(
-            "SELECT line_id FROM settlement_lines WHERE earning_id = ? ORDER BY position, seq",
-            (earning_id,),
-        )
-    ]
-    return str(source), ids.index(line_id), str(payee_id)
-
-
 @router.post("/settlement/disputes", status_code=201)
 def dispute(body: DisputeCreate, c: ContainerDep, scope: CurrentScope, meta: CommandMeta) -> object:
     """A payee disputes one line of their earnings (staff: their own)."""
-    source, index, payee_id = _line(c, body.line_id)
+    source, index, payee_id = line_ref(c, body.line_id)
     if scope.role not in ("admin", "manager", "staff"):
         raise Forbidden(f"the {scope.role} role cannot dispute")
     _own_payee(c, scope, payee_id)

@@ -186,6 +186,50 @@ def test_a_week_settled_from_the_command_line(settings: Settings, tmp_path: Path
     twice = scrm(settings, "settlement", "payouts", "installers", WEEK)
     assert twice.returncode == 0 and twice.stdout == paid.stdout
 
+    # The installer disputes job-2's materials line; finance gives back 5 yuan.
+    materials = next(ln for ln in st["lines"] if ln["component"] == "materials")
+    opened = scrm(settings, "settlement", "dispute", materials["line_id"], "--reason", "自带配件")
+    assert opened.returncode == 0, opened.stderr
+    dispute_id = re.search(r"dispute (\S+) opened", opened.stdout)[1]  # type: ignore[index]
+    adjusted = scrm(
+        settings,
+        "settlement",
+        "resolve",
+        dispute_id,
+        "--outcome",
+        "adjusted",
+        "--amount",
+        "500",
+        "--note",
+        "配件由师傅自备",
+    )
+    assert adjusted.returncode == 0, adjusted.stderr
+    again = scrm(
+        settings, "settlement", "resolve", dispute_id, "--outcome", "rejected", "--note", "x"
+    )
+    assert again.returncode == 1 and "refused: dispute_resolved" in again.stderr
+    # A correction under a new version posts the difference now, in the open week.
+    cheaper = {"components": [{**RULES["components"][0], "grades": {"B": 5000, "C": 9000}}]}
+    rules_v2 = tmp_path / "rules-v2.json"
+    rules_v2.write_bytes(orjson.dumps(cheaper))
+    published = scrm(
+        settings,
+        "settlement",
+        "publish-rules",
+        "installers",
+        str(rules_v2),
+        "--effective-from",
+        "2026-11-01T00:00:00+08:00",
+    )
+    assert published.returncode == 0, published.stderr
+    fixed = scrm(settings, "settlement", "correct", "job-1", "--reason", "单价调整")
+    assert fixed.returncode == 0, fixed.stderr
+    assert (
+        "lock-master base 10.00" in fixed.stdout and "lock-master distance -20.00" in fixed.stdout
+    )
+    earned = scrm(settings, "settlement", "earnings", "lock-master")
+    assert earned.returncode == 0 and "争议调整" in earned.stdout and "更正" in earned.stdout
+
     check = scrm(settings, "ledger", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.endswith("ledger check: ok\n")
@@ -204,5 +248,6 @@ def test_a_week_settled_from_the_command_line(settings: Settings, tmp_path: Path
         c.close()
     broken = scrm(settings, "ledger", "check")
     assert broken.returncode == 1, broken.stdout
-    assert "balance mismatch payable:lock-master: stored 0.01, legs 0.00" in broken.stdout
+    # After the payout, +5 yuan of adjustment and a -10 yuan correction: it owes 5 yuan.
+    assert "balance mismatch payable:lock-master: stored 5.01, legs 5.00" in broken.stdout
     assert broken.stdout.endswith("ledger check: FAILED\n")
