@@ -25,6 +25,7 @@ from api.deps import (
     ReaderScope,
     ReadYourWrites,
 )
+from api.responses import OrjsonResponse
 from api.schemas.settlement import (
     CorrectionCreate,
     DisputeCreate,
@@ -178,12 +179,14 @@ def earnings(
     what each open period holds so far."""
     _own_payee(c, scope, payee_id)
     lines = read.earnings(c.read_db, payee_id, after=after, limit=limit)
-    return {
-        "payee_id": payee_id,
-        "open_periods": read.open_totals(c.read_db, payee_id),
-        "lines": lines,
-        "next_after": lines[-1]["position"] if len(lines) == limit else None,
-    }
+    return OrjsonResponse(
+        {
+            "payee_id": payee_id,
+            "open_periods": read.open_totals(c.read_db, payee_id),
+            "lines": lines,
+            "next_after": lines[-1]["position"] if len(lines) == limit else None,
+        }
+    )
 
 
 @router.get("/payees/{payee_id}/statements", dependencies=[ReadYourWrites])
@@ -202,7 +205,8 @@ def statement(
     found = read.statement(c.read_db, payee_id, group, period)
     if found is None:
         raise NotFound(f"no statement for {payee_id} in period {period} of {group}")
-    return found
+    # Straight to orjson: the rows are plain JSON values already (as the tickets board).
+    return OrjsonResponse(found)
 
 
 # --- items, corrections, disputes ---------------------------------------------------------
