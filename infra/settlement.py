@@ -238,6 +238,7 @@ class Accruer:
                 occurred_at=datetime.fromisoformat(r.occurred_at).astimezone(UTC),
                 region=f"{province or ''}{city or ''}" or None,
                 amount=int(r.data["paid"]),
+                order_id=r.originator_id,
             )
             self._accrue(
                 f"order:{r.originator_id}:sale:{payee}", facts, count, tally, _meta(r, "settlement")
@@ -246,8 +247,8 @@ class Accruer:
     def _refunded(self, r: EventRecord, count: VolumesFor, tally: list[_Tally]) -> None:
         d = r.data
         for (source,) in self.c.read_db.query(
-            "SELECT source FROM settlement_items WHERE source LIKE ? AND held IS NULL",
-            (f"order:{r.originator_id}:sale:%",),
+            "SELECT source FROM settlement_items WHERE order_id = ? AND held IS NULL",
+            (r.originator_id,),
         ):
             self.c.settlement.claw_back(
                 source, d["refund_id"], int(d["amount"]), _meta(r, "settlement")

@@ -59,6 +59,7 @@ class Facts:
     materials_supplied_by: str | None = None
     materials_fee: int | None = None
     amount: int | None = None  # a sale's amount, fen
+    order_id: str | None = None  # the order a sale was paid on: its refunds claw back
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -75,6 +76,7 @@ class Facts:
             "materials_supplied_by",
             "materials_fee",
             "amount",
+            "order_id",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -99,6 +101,7 @@ class Facts:
             materials_supplied_by=d.get("materials_supplied_by"),
             materials_fee=d.get("materials_fee"),
             amount=d.get("amount"),
+            order_id=d.get("order_id"),
         )
 
 

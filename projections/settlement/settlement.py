@@ -36,6 +36,7 @@ def _when(value: str) -> datetime:
 
 class Settlement(Projection):
     name = "settlement"
+    schema_version = 2  # 2: settlement_items.order_id (refunds find their sales by it)
     tables = (
         "settlement_rule_sets",
         "settlement_groups",
@@ -71,7 +72,8 @@ class Settlement(Projection):
         " earning_id TEXT PRIMARY KEY, source TEXT NOT NULL, payee_id TEXT NOT NULL,"
         " kind TEXT NOT NULL, region TEXT, occurred_at TEXT NOT NULL, amount BIGINT,"
         " total BIGINT NOT NULL, held TEXT, rule_set TEXT, rule_version BIGINT,"
-        " position BIGINT NOT NULL)",
+        " order_id TEXT, position BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS settlement_items_order ON settlement_items (order_id)",
         "CREATE INDEX IF NOT EXISTS settlement_items_payee"
         " ON settlement_items (payee_id, occurred_at)",
         "CREATE INDEX IF NOT EXISTS settlement_items_region"
@@ -238,8 +240,8 @@ class Settlement(Projection):
         lines = d["lines"]
         cur.execute(
             "INSERT INTO settlement_items (earning_id, source, payee_id, kind, region,"
-            " occurred_at, amount, total, held, rule_set, rule_version, position)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " occurred_at, amount, total, held, rule_set, rule_version, order_id, position)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 e.originator_id,
                 d["source"],
@@ -252,6 +254,7 @@ class Settlement(Projection):
                 d["held"],
                 d["rule_set"],
                 d["rule_version"],
+                facts.get("order_id"),
                 e.position,
             ),
         )
