@@ -4,9 +4,6 @@ same commands as the API (api/routes/reconciliation.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,47 +11,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_support import By, cli_meta
+from api.cli_support import current as _current
+from api.cli_support import open_container as _container
 from domain.settlement.money import yuan
-from domain.shared import DomainError, Meta
-from infra.bootstrap import Container, bootstrap
-from infra.settings import Settings
+from domain.shared import Meta
 
 reconcile_app = typer.Typer(
     help="Reconciliation (对账): channel statements against orders and refunds",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
 CHANNELS = ("wechat_pay", "alipay", "douyin")
 
 
 def _meta(command: str, by: str) -> Meta:
-    return Meta(
-        occurred_at=datetime.now(UTC),
-        actor=f"user:{by}",
-        source="cli",
-        correlation_id=str(uuid.uuid4()),
-        causation_id=f"cli:reconcile {command}",
-    )
-
-
-@contextmanager
-def _container() -> Iterator[Container]:
-    c = bootstrap(Settings())
-    try:
-        if c.in_process_projections:  # embedded: bring the read models up to the log
-            from projections.follower import StoreFollower
-
-            StoreFollower(c.engine, c.read_log).catch_up()
-        yield c
-    except DomainError as exc:
-        field = f" (field {exc.field})" if exc.field else ""
-        err.print(f"refused: {exc.code}: {exc.detail}{field}", style="red", markup=False)
-        raise typer.Exit(1) from None
-    finally:
-        c.close()
-
-
-By = Annotated[str, typer.Option(help="who is acting: recorded as user:<by>")]
+    return cli_meta("reconcile", command, by)
 
 
 @reconcile_app.command("import")
@@ -78,6 +49,7 @@ def import_statement(
     if channel not in CHANNELS:
         raise typer.BadParameter(f"channel must be one of {', '.join(CHANNELS)}")
     with _container() as c:
+        _current(c)
         text = decode_statement(file.read_bytes(), encoding)
         r = import_file(
             c,
@@ -107,6 +79,7 @@ def list_findings(
     if status not in (None, "open", "resolved"):
         raise typer.BadParameter("status must be open or resolved")
     with _container() as c:
+        _current(c)
         items = findings(c.read_db, status=status, reason=reason, import_id=import_id, limit=limit)
     table = Table(title="reconciliation findings")
     columns = ("import", "#", "reason", "kind", "order", "refund", "statement", "book", "fee")
@@ -144,6 +117,7 @@ def resolve(
     except ValueError:
         raise typer.BadParameter(f"not an import id: {import_id}") from None
     with _container() as c:
+        _current(c)
         r = resolve_finding(c.settlement, parsed, index, resolution, note, _meta("resolve", by))
     typer.echo(f"finding {index} of {r.id}: {resolution}, at position {r.position}")
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,68 +15,25 @@ from typing import Annotated, Literal
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from api.cli_support import By, cli_meta
+from api.cli_support import current as _current
+from api.cli_support import open_container as _container
 from domain.settlement.money import yuan
-from domain.shared import DomainError, Meta, NotFound
-from infra.bootstrap import Container, bootstrap
+from domain.shared import Meta, NotFound
 from infra.events import sortable_time
 from infra.settings import Settings
-from projections.engine import NotCaughtUp
 
 settlement_app = typer.Typer(
     help="Settlement (多档位结算): rule sets, payees, earnings, periods, payouts",
     no_args_is_help=True,
 )
 ledger_app = typer.Typer(help="The settlement ledger (总账), in double entry", no_args_is_help=True)
-err = Console(stderr=True)
 
 
 def _meta(command: str, by: str) -> Meta:
-    return Meta(
-        occurred_at=datetime.now(UTC),
-        actor=f"user:{by}",
-        source="cli",
-        correlation_id=str(uuid.uuid4()),
-        causation_id=f"cli:settlement {command}",
-    )
-
-
-def _current(c: Container) -> None:
-    """Embedded mode: bring the read models up to the log, let the accruer turn what it
-    pays on (completed jobs, ratings, paid orders) into earnings, and project those too.
-    In server mode `scrm project` does this continuously."""
-    from projections.follower import StoreFollower
-
-    if c.in_process_projections:
-        follower = StoreFollower(c.engine, c.read_log)
-        follower.catch_up()
-        if c.accruer is not None:
-            while c.accruer.run_once() is not None:
-                follower.catch_up()
-
-
-@contextmanager
-def _container() -> Iterator[Container]:
-    """The container; a refusal prints as cli_tickets prints it (`refused: <code>: <detail>`
-    on stderr, exit 1)."""
-    c = bootstrap(Settings())
-    try:
-        yield c
-    except DomainError as exc:
-        err.print(
-            f"[red]refused: {exc.code}: {escape(exc.detail)}[/red]"
-            + (f" (field {escape(exc.field)})" if exc.field else ""),
-            soft_wrap=True,
-            highlight=False,
-        )
-        raise typer.Exit(1) from None
-    except NotCaughtUp as exc:
-        err.print(f"[red]behind the log: {escape(str(exc))}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
-    finally:
-        c.close()
+    return cli_meta("settlement", command, by)
 
 
 def _moment(value: str, option: str) -> datetime:
@@ -104,9 +58,6 @@ def _table(title: str, *columns: str, right: tuple[str, ...] = ("amount",)) -> T
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left")
     return table
-
-
-By = Annotated[str, typer.Option(help="who is acting: recorded as user:<by>")]
 
 
 # --- rule sets and groups -----------------------------------------------------------------

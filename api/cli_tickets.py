@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,48 +11,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from domain.shared import DomainError, Meta
-from infra.bootstrap import Container, bootstrap
+from api.cli_support import By, cli_meta
+from api.cli_support import current as _current
+from api.cli_support import open_container as _container
+from domain.shared import Meta
 from infra.settings import Settings
 
 tickets_app = typer.Typer(
     help="Work orders (工单): workflows, templates, tickets and SLAs", no_args_is_help=True
 )
-err = Console(stderr=True)
 LIBRARY = Path(__file__).parents[1] / "domain" / "tickets" / "library"
 
 
 def _meta(command: str, by: str) -> Meta:
-    return Meta(
-        occurred_at=datetime.now(UTC),
-        actor=f"user:{by}",
-        source="cli",
-        correlation_id=str(uuid.uuid4()),
-        causation_id=f"cli:tickets {command}",
-    )
-
-
-def _current(c: Container) -> None:
-    """Embedded mode: bring the read models up to the log before reading them."""
-    from projections.follower import StoreFollower
-
-    if c.in_process_projections:
-        StoreFollower(c.engine, c.read_log).catch_up()
-
-
-@contextmanager
-def _container() -> Iterator[Container]:
-    c = bootstrap(Settings())
-    try:
-        yield c
-    except DomainError as exc:
-        err.print(
-            f"[red]refused: {exc.code}: {exc.detail}[/red]"
-            + (f" (field {exc.field})" if exc.field else "")
-        )
-        raise typer.Exit(1) from None
-    finally:
-        c.close()
+    return cli_meta("tickets", command, by)
 
 
 def _json_file(path: Path) -> Any:
@@ -63,9 +32,6 @@ def _json_file(path: Path) -> Any:
         return orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise typer.BadParameter(f"{path}: {exc}") from None
-
-
-By = Annotated[str, typer.Option(help="who is acting: recorded as user:<by>")]
 
 
 @tickets_app.command("install-library")

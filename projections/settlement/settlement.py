@@ -349,14 +349,17 @@ class Settlement(Projection):
         occurred_at: str,
         rule_set: str | None,
         rule_version: int | None,
+        placed_in: tuple[str, str] | None = None,
     ) -> None:
+        """One row per line, each in the period it settles in (`placed_in`: all in that one,
+        for a closing period's own lines)."""
         at = _when(sortable_time(occurred_at))
         placed: dict[str, tuple[str | None, str | None]] = {}
         rows = []
         for i, line in enumerate(lines):
             payee = line["payee_id"]
             if payee not in placed:
-                placed[payee] = self._place(cur, payee, at)
+                placed[payee] = placed_in or self._place(cur, payee, at)
             group, period = placed[payee]
             rows.append(
                 (
@@ -443,37 +446,8 @@ class Settlement(Projection):
             " WHERE group_key = ? AND period = ? AND position > ?",
             (following, group, period, d["cutoff_position"]),
         )
-        rows = []
-        for i, line in enumerate(d["adjustments"]):
-            rows.append(
-                (
-                    f"{e.originator_id}:{e.originator_version}:{i}",
-                    e.originator_id,
-                    i,
-                    f"period:{group}:{period}",
-                    line["payee_id"],
-                    group,
-                    period,
-                    line["component"],
-                    line["type"],
-                    line["amount"],
-                    line["explanation"],
-                    dumps(line["inputs"]).decode(),
-                    line.get("rule_set"),
-                    line.get("rule_version"),
-                    e.name,
-                    sortable_time(d["period_end"]),
-                    e.position,
-                )
-            )
-        if rows:
-            cur.executemany(
-                "INSERT INTO settlement_lines (line_id, earning_id, seq, source, payee_id,"
-                " group_key, period, component, type, amount, explanation, inputs, rule_set,"
-                " rule_version, event, occurred_at, position)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+        source = f"period:{group}:{period}"
+        self._lines(cur, e, source, d["adjustments"], d["period_end"], None, None, (group, period))
         cur.execute(
             "INSERT INTO settlement_statements (group_key, period, payee_id, lines, total)"
             " SELECT group_key, period, payee_id, COUNT(*), SUM(amount) FROM settlement_lines"

@@ -1,0 +1,68 @@
+"""What every `scrm <context> ...` command module shares: the envelope of a command given at the
+terminal, bringing an embedded store's read models up to date, and printing refusals the one
+way (`refused: <code>: <detail> (field f)` on stderr, exit 1)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from domain.shared import DomainError, Meta
+from infra.bootstrap import Container, bootstrap
+from infra.settings import Settings
+from projections.engine import NotCaughtUp
+
+err = Console(stderr=True)
+By = Annotated[str, typer.Option(help="who is acting: recorded as user:<by>")]
+
+
+def cli_meta(context: str, command: str, by: str) -> Meta:
+    return Meta(
+        occurred_at=datetime.now(UTC),
+        actor=f"user:{by}",
+        source="cli",
+        correlation_id=str(uuid.uuid4()),
+        causation_id=f"cli:{context} {command}",
+    )
+
+
+def current(c: Container) -> None:
+    """Embedded mode: bring the read models up to the log, let the settlement accruer turn
+    what it pays on (completed jobs, ratings, paid orders) into earnings, and project those
+    too. In server mode `scrm project` does this continuously."""
+    from projections.follower import StoreFollower
+
+    if c.in_process_projections:
+        follower = StoreFollower(c.engine, c.read_log)
+        follower.catch_up()
+        if c.accruer is not None:
+            while c.accruer.run_once() is not None:
+                follower.catch_up()
+
+
+@contextmanager
+def open_container() -> Iterator[Container]:
+    """The container for one command; a refusal prints as a refusal and exits 1."""
+    c = bootstrap(Settings())
+    try:
+        yield c
+    except DomainError as exc:
+        err.print(
+            f"[red]refused: {exc.code}: {escape(exc.detail)}[/red]"
+            + (f" (field {escape(exc.field)})" if exc.field else ""),
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    except NotCaughtUp as exc:
+        err.print(f"[red]behind the log: {escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        c.close()
