@@ -58,6 +58,11 @@ class Projection:
         """Drop what handlers remember between events (caches of rows they wrote): called when
         a batch rolls back or the read model is rebuilt, so nothing of it outlives its rows."""
 
+    def flush(self, cur: Any) -> None:
+        """Write what handlers held back to write at once; called at the end of each batch,
+        in its transaction (a read model whose handlers write one row per event each way
+        can save most of its statements)."""
+
     def handles_event(self, name: str) -> bool:
         return name in self._handlers
 

@@ -104,6 +104,8 @@ class ProjectionEngine:
             projection.apply(record, cur)
             last = record.position
             applied += 1
+        if applied:
+            projection.flush(cur)  # rows it held back for one statement per batch
         if applied and moved is not None:
             moved[name] = last
         elif applied:

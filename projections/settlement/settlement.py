@@ -127,10 +127,36 @@ class Settlement(Projection):
         # change those rows, and each updates the cache as it does (forget() on a rollback).
         self._groups_of: dict[str, tuple[str, str, str] | None] = {}
         self._closed_until: dict[str, str | None] = {}
+        # Item and line rows held back to one INSERT each per batch: most events are
+        # accruals, and one statement per row each way was most of what projecting cost.
+        # A handler that reads those tables writes them first (`flush`).
+        self._items: list[tuple[Any, ...]] = []
+        self._line_rows: list[tuple[Any, ...]] = []
 
     def forget(self) -> None:
         self._groups_of.clear()
         self._closed_until.clear()
+        self._items.clear()
+        self._line_rows.clear()
+
+    def flush(self, cur: Any) -> None:
+        if self._items:
+            cur.executemany(
+                "INSERT INTO settlement_items (earning_id, source, payee_id, kind, region,"
+                " occurred_at, amount, total, held, rule_set, rule_version, order_id, position)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self._items,
+            )
+            self._items = []
+        if self._line_rows:
+            cur.executemany(
+                "INSERT INTO settlement_lines (line_id, earning_id, seq, source, payee_id,"
+                " group_key, period, component, type, amount, explanation, inputs, rule_set,"
+                " rule_version, event, occurred_at, position)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self._line_rows,
+            )
+            self._line_rows = []
 
     # --- configuration -----------------------------------------------------------------
 
@@ -238,10 +264,7 @@ class Settlement(Projection):
         d = e.data
         facts = d["facts"]
         lines = d["lines"]
-        cur.execute(
-            "INSERT INTO settlement_items (earning_id, source, payee_id, kind, region,"
-            " occurred_at, amount, total, held, rule_set, rule_version, order_id, position)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        self._items.append(
             (
                 e.originator_id,
                 d["source"],
@@ -256,7 +279,7 @@ class Settlement(Projection):
                 d["rule_version"],
                 facts.get("order_id"),
                 e.position,
-            ),
+            )
         )
         self._lines(
             cur, e, d["source"], lines, facts["occurred_at"], d["rule_set"], d["rule_version"]
@@ -265,6 +288,7 @@ class Settlement(Projection):
     @handles(Earning, "Priced")
     def _priced(self, e: EventRecord, cur: Any) -> None:
         d = e.data
+        self.flush(cur)
         cur.execute(
             "SELECT source, occurred_at FROM settlement_items WHERE earning_id = ?",
             (e.originator_id,),
@@ -287,6 +311,7 @@ class Settlement(Projection):
     @handles(Earning, "Corrected", "ClawedBack", "DisputeResolved")
     def _delta(self, e: EventRecord, cur: Any) -> None:
         d = e.data
+        self.flush(cur)
         cur.execute(
             "SELECT source, rule_set, rule_version FROM settlement_items WHERE earning_id = ?",
             (e.originator_id,),
@@ -317,6 +342,7 @@ class Settlement(Projection):
     @handles(Earning, "Disputed")
     def _disputed(self, e: EventRecord, cur: Any) -> None:
         d = e.data
+        self.flush(cur)
         # The earning's line n is its n-th line in recorded order (each event appends).
         cur.execute(
             "SELECT source, payee_id FROM settlement_lines WHERE earning_id = ?"
@@ -382,14 +408,7 @@ class Settlement(Projection):
                     e.position,
                 )
             )
-        if rows:
-            cur.executemany(
-                "INSERT INTO settlement_lines (line_id, earning_id, seq, source, payee_id,"
-                " group_key, period, component, type, amount, explanation, inputs, rule_set,"
-                " rule_version, event, occurred_at, position)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+        self._line_rows.extend(rows)
 
     def _place(self, cur: Any, payee_id: str, at: datetime) -> tuple[str | None, str | None]:
         """(group, period) a line of this payee at this business time settles in; (None, None)
@@ -418,6 +437,7 @@ class Settlement(Projection):
         return group, period_name(zone, start)
 
     def _place_waiting_lines(self, cur: Any, payee_id: str, group: str) -> None:
+        self.flush(cur)
         cur.execute(
             "SELECT line_id, occurred_at FROM settlement_lines"
             " WHERE payee_id = ? AND group_key IS NULL",
@@ -435,6 +455,7 @@ class Settlement(Projection):
     @handles(SettlementPeriod, "Closed")
     def _closed(self, e: EventRecord, cur: Any) -> None:
         d = e.data
+        self.flush(cur)
         group, period = d["group"], d["period"]
         cur.execute("SELECT cycle, timezone FROM settlement_groups WHERE group_key = ?", (group,))
         cycle, zone = cur.fetchone()
@@ -448,6 +469,7 @@ class Settlement(Projection):
         )
         source = f"period:{group}:{period}"
         self._lines(cur, e, source, d["adjustments"], d["period_end"], None, None, (group, period))
+        self.flush(cur)  # the statements below sum them
         cur.execute(
             "INSERT INTO settlement_statements (group_key, period, payee_id, lines, total)"
             " SELECT group_key, period, payee_id, COUNT(*), SUM(amount) FROM settlement_lines"
