@@ -423,11 +423,25 @@ def account(
     scope: CurrentScope,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> object:
+    """An account's postings with the running balance, optionally those whose business time
+    falls in [since, until): a statement of the account as of any dates."""
     _auditing(scope)
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(f"{name} must include a timezone", field=name)
     return {
         "account": account,
-        "postings": ledger.account_statement(c.read_db, account, limit=limit, after_position=after),
+        "postings": ledger.account_statement(
+            c.read_db,
+            account,
+            since=sortable_time(since) if since else None,
+            until=sortable_time(until) if until else None,
+            limit=limit,
+            after_position=after,
+        ),
     }
 
 

@@ -254,6 +254,20 @@ def test_fifteen_smart_locks_settle_exactly_and_are_paid_once(make_api: MakeApi)
         "/v1/ledger/balances", params={"as_of": "2026-11-12T00:00:00+08:00"}
     ).json()["balances"]
     assert before["payable:lock-master"] == -(8 * 8000 + 8 * 2000)
+    # The installer's account as a statement of those days: every posting with its running
+    # balance.
+    days = api.admin.get(
+        "/v1/ledger/accounts/payable:lock-master",
+        params={"since": "2026-11-10T00:00:00+08:00", "until": "2026-11-11T00:00:00+08:00"},
+    ).json()["postings"]
+    assert [p["amount"] for p in days] == [-8000, -2000] * 4  # base and distance, 4 jobs
+    assert days[-1]["balance"] == -4 * 10_000
+    assert_error(
+        api.admin.get("/v1/ledger/accounts/payable:lock-master", params={"since": "2026-11-10"}),
+        422,
+        "invalid_input",
+        "since",
+    )
 
 
 def test_versions_mid_period_corrections_and_disputes(make_api: MakeApi) -> None:
