@@ -801,6 +801,10 @@ from api.cli_reconcile import reconcile_app  # noqa: E402
 
 app.add_typer(reconcile_app, name="reconcile")
 
+from api.cli_audit import audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
+
 
 def main() -> None:
     app()

@@ -11,6 +11,7 @@ from api import errors
 from api.correlation import CorrelationId
 from api.responses import OrjsonResponse
 from api.routes import (
+    audit,
     channel_codes,
     compliance,
     conversations,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         tickets,
         settlement,
         reconciliation,
+        audit,
     ):
         app.include_router(module.router)
     return app

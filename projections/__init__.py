@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def all_projections(vault: TermSource | None = None) -> list[Projection]:
     """Every read model. The search index decrypts content to index it, so it needs the vault
     (the composition root passes it; a list used only for names may leave it out)."""
+    from projections.audit.audit import Audit
     from projections.conversations.access_log import AccessLog
     from projections.conversations.alerts import Alerts
     from projections.conversations.messages import Messages
@@ -31,6 +32,7 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.tickets.tickets import Tickets
 
     return [
+        Audit(),
         StaffDirectory(),
         Portrait(),
         ChannelStats(),

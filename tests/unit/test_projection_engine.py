@@ -46,6 +46,7 @@ READ_MODELS = [
     "settlement",
     "ledger",
     "reconciliation",
+    "audit",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
