@@ -476,13 +476,13 @@ def resolve(
     """Finance resolves a dispute: an adjustment posted in the current cycle, or a rejection."""
     with _container() as c:
         _current(c)
-        rows = c.read_db.query(
-            "SELECT source FROM settlement_disputes WHERE dispute_id = ?", (dispute_id,)
-        )
-        if not rows:
+        from projections.settlement.settlement import dispute_source
+
+        source = dispute_source(c.read_db, dispute_id)
+        if source is None:
             raise NotFound(f"dispute {dispute_id} not found")
         r = c.settlement.resolve_dispute(
-            rows[0][0],
+            source,
             dispute_id,
             outcome=outcome,
             amount=amount,

@@ -75,10 +75,13 @@ def volumes(c: Container, upto: int | None = None, tally: list[_Tally] | None = 
         counts = {"sale": 0, "invite": 0, "service": 0}
         amount = 0
         if rules.volume_by_payee:
-            p = read.payee(db, facts.payee_id)
-            group = p and [g for g in read.groups(db) if g["group_key"] == p["group_key"]]
-            if group:
-                start, end = period_of(group[0]["cycle"], group[0]["timezone"], facts.occurred_at)
+            cycle = db.query(
+                "SELECT g.cycle, g.timezone FROM settlement_payees p JOIN settlement_groups g"
+                " ON g.group_key = p.group_key WHERE p.payee_id = ?",
+                (facts.payee_id,),
+            )
+            if cycle:
+                start, end = period_of(cycle[0][0], cycle[0][1], facts.occurred_at)
                 for kind, n, total in db.query(
                     "SELECT kind, COUNT(*), COALESCE(SUM(amount), 0) FROM settlement_items"
                     " WHERE payee_id = ? AND held IS NULL AND occurred_at >= ? AND occurred_at < ?"
@@ -261,11 +264,8 @@ class Accruer:
         if p is None:
             return
         names = [p["payee_id"]] + ([f"staff:{p['staff_id']}"] if p.get("staff_id") else [])
-        for item in read.held(self.c.read_db, limit=10_000):
-            if item["payee_id"] in names:
-                self.c.settlement.price_held(
-                    item["source"], p["payee_id"], count, _meta(r, "settlement")
-                )
+        for source in read.held_for(self.c.read_db, names):
+            self.c.settlement.price_held(source, p["payee_id"], count, _meta(r, "settlement"))
 
     _handlers: ClassVar[
         dict[str, Callable[[Accruer, EventRecord, VolumesFor, list[_Tally]], None]]
@@ -313,10 +313,10 @@ def close_period(
     """Close a group's period: every line the read model holds for it (all the log has, once
     the read model caught up), priced close-time components, a digest."""
     now = now or datetime.now(UTC)
-    _, _, ends = c.settlement.period(group, period)  # 404 / 422 before waiting for anything
-    if now < ends:
+    _, start, end = c.settlement.period(group, period)  # 404 / 422 before waiting for anything
+    if now < end:
         raise Conflict(
-            f"period {period} of {group} runs until {ends.isoformat()}", code="period_open"
+            f"period {period} of {group} runs until {end.isoformat()}", code="period_open"
         )
     c.engine.wait_for(c.head(), c.settings.min_position_timeout, names=["settlement"])
     cutoff = c.engine.positions()["settlement"]
@@ -339,7 +339,6 @@ def close_period(
             "SELECT payee_id, rule_set FROM settlement_payees WHERE group_key = ?", (group,)
         )
     }
-    _, start, end = c.settlement.period(group, period)
     closes: dict[str, bool] = {}
     payees: list[PayeePeriod] = []
     for payee_id, lines, total in totals:

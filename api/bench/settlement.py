@@ -29,11 +29,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
 import httpx
@@ -56,6 +58,7 @@ from infra.settings import Settings
 if TYPE_CHECKING:
     from infra.bootstrap import Container
 
+C = TypeVar("C")
 GROUP = "agents"
 RULE_SET = "installers"
 PERIOD = "2026-10-01"  # a month well over: the run closes it
@@ -120,10 +123,6 @@ QUICK = SettlementPlan(payees=300, items=3_000, statements=300, baseline_rows=3_
 def _meta(at: datetime, actor: str = "system:bench") -> Meta:
     run = uuid4().hex
     return Meta(occurred_at=at, actor=actor, source="bench", correlation_id=run, causation_id=run)
-
-
-def _lat(values: list[float]) -> str:
-    return fmt_lat3(values)
 
 
 class SettlementBench:
@@ -426,70 +425,36 @@ class SettlementBench:
                 f"{self.figures['run']['lines'] // max(self.figures['run']['payees'], 1)} lines"
                 f" each), n={len(ok):,}, {plan.clients} in flight"
                 + (f", {bad} errors" if bad else ""),
-                _lat(ok),
+                fmt_lat3(ok),
                 f"psycopg indexed SELECT of one statement's lines, {plan.clients} connections",
-                _lat(raw),
+                fmt_lat3(raw),
                 fmt_lat_ratio(ok, raw),
             )
         )
 
     def _drive(self, base: str, token: str, payees: list[str]) -> list[tuple[float, int]]:
-        lock = threading.Lock()
-        cursor = [0]
-        out: list[tuple[float, int]] = []
+        def client() -> httpx.Client:
+            auth = {"Authorization": f"Bearer {token}"}
+            return httpx.Client(base_url=base, headers=auth, trust_env=False)
 
-        def worker() -> None:
-            with httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, trust_env=False
-            ) as client:
-                while True:
-                    with lock:
-                        if cursor[0] >= len(payees):
-                            return
-                        p = payees[cursor[0]]
-                        cursor[0] += 1
-                    t0 = time.perf_counter()
-                    r = client.get(f"/v1/payees/{p}/statements/{GROUP}/{PERIOD}", timeout=30)
-                    took = time.perf_counter() - t0
-                    with lock:
-                        out.append((took, r.status_code))
+        def ask(http: httpx.Client, p: str) -> int:
+            return http.get(f"/v1/payees/{p}/statements/{GROUP}/{PERIOD}", timeout=30).status_code
 
-        threads = [threading.Thread(target=worker) for _ in range(self.plan.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return out
+        return _fan_out(payees, self.plan.clients, client, ask)
 
     def _raw_statements(self, payees: list[str]) -> list[float]:
-        lock = threading.Lock()
-        cursor = [0]
-        out: list[float] = []
+        def connect() -> psycopg.Connection[Any]:
+            return psycopg.connect(self.scratch.db_url, autocommit=True)
 
-        def worker() -> None:
-            with psycopg.connect(self.scratch.db_url, autocommit=True) as conn:
-                while True:
-                    with lock:
-                        if cursor[0] >= len(payees):
-                            return
-                        p = payees[cursor[0]]
-                        cursor[0] += 1
-                    t0 = time.perf_counter()
-                    conn.execute(
-                        "SELECT * FROM settlement_lines WHERE group_key = %s AND period = %s"
-                        " AND payee_id = %s ORDER BY position, seq",
-                        (GROUP, PERIOD, p),
-                    ).fetchall()
-                    took = time.perf_counter() - t0
-                    with lock:
-                        out.append(took)
+        def select(conn: psycopg.Connection[Any], p: str) -> int:
+            conn.execute(
+                "SELECT * FROM settlement_lines WHERE group_key = %s AND period = %s"
+                " AND payee_id = %s ORDER BY position, seq",
+                (GROUP, PERIOD, p),
+            ).fetchall()
+            return 200
 
-        threads = [threading.Thread(target=worker) for _ in range(self.plan.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return out
+        return [took for took, _ in _fan_out(payees, self.plan.clients, connect, select)]
 
     def run(self) -> None:
         self.seed()
@@ -500,6 +465,39 @@ class SettlementBench:
     def cleanup(self) -> None:
         self.procs.close()
         self.scratch.teardown()
+
+
+def _fan_out(
+    items: list[str],
+    clients: int,
+    open_client: Callable[[], AbstractContextManager[C]],
+    call: Callable[[C, str], int],
+) -> list[tuple[float, int]]:
+    """(seconds, status) of `call` on every item, from `clients` threads each with its own
+    client, taking items in turn."""
+    lock = threading.Lock()
+    pending = iter(items)
+    out: list[tuple[float, int]] = []
+
+    def worker() -> None:
+        with open_client() as client:
+            while True:
+                with lock:
+                    item = next(pending, None)
+                if item is None:
+                    return
+                t0 = time.perf_counter()
+                status = call(client, item)
+                took = time.perf_counter() - t0
+                with lock:
+                    out.append((took, status))
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
 
 
 def close_in_this_process(group: str, period: str) -> None:

@@ -303,13 +303,11 @@ def resolve(
 ) -> object:
     """Finance resolves: an adjustment (posted in the current cycle) or a rejection."""
     _finance(scope)
-    rows = c.read_db.query(
-        "SELECT source FROM settlement_disputes WHERE dispute_id = ?", (dispute_id,)
-    )
-    if not rows:
+    source = read.dispute_source(c.read_db, dispute_id)
+    if source is None:
         raise NotFound(f"dispute {dispute_id} not found")
     r = c.settlement.resolve_dispute(
-        rows[0][0], dispute_id, outcome=body.outcome, amount=body.amount, note=body.note, meta=meta
+        source, dispute_id, outcome=body.outcome, amount=body.amount, note=body.note, meta=meta
     )
     return {"dispute_id": r.id, "outcome": body.outcome, "position": r.position}
 

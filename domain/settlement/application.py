@@ -8,7 +8,7 @@ database of its own and tests give exactly the world they mean.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -500,10 +500,3 @@ class SettlementApp(ScrmApplication):
         if payout.pending_events:
             self.save_all(payout)
         return payout
-
-
-def lines_by_payee(lines: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in lines:
-        out[line["payee_id"]] = out.get(line["payee_id"], 0) + int(line["amount"])
-    return out

@@ -219,11 +219,7 @@ class Settlement(Projection):
                 sortable_time(e.occurred_at),
             ),
         )
-        for shop in d["shops"]:
-            cur.execute(
-                "INSERT INTO settlement_shops (shop_id, payee_id) VALUES (?,?)",
-                (shop, d["payee_id"]),
-            )
+        self._shops(cur, d["payee_id"], d["shops"])
         self._groups_of.pop(d["payee_id"], None)
         self._place_waiting_lines(cur, d["payee_id"], d["group"])
 
@@ -239,13 +235,8 @@ class Settlement(Projection):
         for key, value in changes.items():
             column = columns.get(key, key)
             if key == "shops":
+                self._shops(cur, payee_id, value)
                 value = dumps(value).decode()
-                cur.execute("DELETE FROM settlement_shops WHERE payee_id = ?", (payee_id,))
-                for shop in changes["shops"]:
-                    cur.execute(
-                        "INSERT INTO settlement_shops (shop_id, payee_id) VALUES (?,?)",
-                        (shop, payee_id),
-                    )
             elif key == "account":
                 value = 1 if value else 0
             sets.append(f"{column} = ?")
@@ -256,6 +247,16 @@ class Settlement(Projection):
         )
         # Lines already placed stay in the group they settle in; a new group takes new ones.
         self._groups_of.pop(payee_id, None)
+
+    @staticmethod
+    def _shops(cur: Any, payee_id: str, shops: list[str]) -> None:
+        """The shops whose orders the payee is paid on, as they are now."""
+        cur.execute("DELETE FROM settlement_shops WHERE payee_id = ?", (payee_id,))
+        if shops:
+            cur.executemany(
+                "INSERT INTO settlement_shops (shop_id, payee_id) VALUES (?,?)",
+                [(shop, payee_id) for shop in shops],
+            )
 
     # --- earnings ----------------------------------------------------------------------
 
@@ -851,6 +852,25 @@ def disputes(
         tuple(params),
         columns,
     )
+
+
+def dispute_source(db: Database, dispute_id: str) -> str | None:
+    """The source of the earning a dispute is about."""
+    rows = db.query("SELECT source FROM settlement_disputes WHERE dispute_id = ?", (dispute_id,))
+    return str(rows[0][0]) if rows else None
+
+
+def held_for(db: Database, payee_ids: list[str]) -> list[str]:
+    """Sources of the earnings held for these payee ids, oldest first."""
+    marks = ",".join("?" * len(payee_ids))
+    return [
+        str(r[0])
+        for r in db.query(
+            "SELECT source FROM settlement_items WHERE held IS NOT NULL"
+            f" AND payee_id IN ({marks}) ORDER BY position",
+            tuple(payee_ids),
+        )
+    ]
 
 
 def trends(db: Database, *, region: str | None, group: str | None = None) -> list[dict[str, Any]]:
