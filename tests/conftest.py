@@ -49,6 +49,9 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
     name = f"scrm_test_{uuid4().hex[:12]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # Test databases need not wait for the disk on every commit (only a crash of the server
+        # itself could lose one); the suite runs markedly faster on slow disks.
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     base = pg_admin_url.rsplit("/", 1)[0]
     yield f"{base}/{name}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:

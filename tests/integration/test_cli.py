@@ -22,7 +22,11 @@ def table_dump(settings: Settings) -> dict[str, list[tuple[str, ...]]]:
 
 
 def test_token_create_prints_a_token_the_api_accepts_on_its_last_line(settings: Settings) -> None:
-    result = scrm(settings, "token", "create", "--role", "staff", "--staff", "zhang.wei")
+    # A real child process: the `scrm` entry point itself (the rest of the suite runs the
+    # same commands in-process, see support.py).
+    result = scrm(
+        settings, "token", "create", "--role", "staff", "--staff", "zhang.wei", child=True
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     c = bootstrap(settings)
@@ -38,7 +42,7 @@ def test_token_create_refuses_a_staff_token_without_a_staff_id(settings: Setting
 
 
 def test_demo_loads_once_and_prints_an_admin_token_and_examples(settings: Settings) -> None:
-    first = scrm(settings, "demo", "--no-serve")
+    first = scrm(settings, "demo", "--no-serve", child=True)
     assert first.returncode == 0, first.stderr
     assert "Loaded demo data" in first.stdout and "export TOKEN=" in first.stdout
     assert "curl" in first.stdout
