@@ -7,13 +7,11 @@ import logging
 import signal
 import sys
 import uuid
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
@@ -121,6 +119,8 @@ def rebuild(
     name: Annotated[str | None, typer.Argument(help="one read model; all if omitted")] = None,
 ) -> None:
     """Drop read models and replay them from the start of the log."""
+    from api.cli_support import log_progress
+
     c = _container()
     names = [name] if name else list(c.engine.projections)
     unknown = [n for n in names if n not in c.engine.projections]
@@ -131,16 +131,8 @@ def rebuild(
         )
         raise typer.Exit(2)
     head = c.head()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    ) as progress:
-        task = progress.add_task(f"rebuild {', '.join(names)}", total=head)
-        count = c.engine.rebuild(names, c.log_batches(), partial(progress.advance, task))
-        progress.update(task, completed=count, total=max(count, 1))
+    with log_progress(f"rebuild {', '.join(names)}", total=head) as bar:
+        c.engine.rebuild(names, c.log_batches(), bar.advance)
     typer.echo(f"rebuilt {', '.join(names)} from {head} events")
     c.close()
 
@@ -278,25 +270,11 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Load demo data (once), print an admin token and examples, then serve the API."""
-    from api.demo import (
-        load_demo,
-        load_demo_archive,
-        load_demo_orders,
-        load_demo_segments,
-        load_demo_settlement,
-        load_demo_tickets,
-    )
+    from api.demo import load_everything
 
     c = _container()
     if c.head() == 0:
-        ids = load_demo(c.customers)
-        load_demo_archive(c.customers, c.conversations)
-        load_demo_orders(c.orders)
-        load_demo_segments(c.segments)
-        c.start_follower().catch_up()
-        ids["ticket"] = load_demo_tickets(c, ids.get("vip_customer"))
-        ids |= load_demo_settlement(c)
-        c.extras["demo"] = ids
+        c.extras["demo"] = load_everything(c)
         typer.echo(f"Loaded demo data into {c.settings.data_dir}/ ({c.head()} events).")
     else:
         typer.echo(f"Demo data already present ({c.head()} events in {c.settings.data_dir}/).")
@@ -801,9 +779,14 @@ from api.cli_reconcile import reconcile_app  # noqa: E402
 
 app.add_typer(reconcile_app, name="reconcile")
 
+from api import cli_exports, cli_replay  # noqa: E402
 from api.cli_audit import audit_app  # noqa: E402
 
 app.add_typer(audit_app, name="audit")
+app.command("replay")(cli_replay.replay)
+archive_app.command("export")(cli_exports.export)
+archive_app.command("verify")(cli_exports.verify)
+archive_app.command("export-bench")(cli_exports.bench)
 
 
 def main() -> None:

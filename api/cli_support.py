@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from domain.shared import DomainError, Meta
 from infra.bootstrap import Container, bootstrap
@@ -45,6 +46,8 @@ def current(c: Container) -> None:
         if c.accruer is not None:
             while c.accruer.run_once() is not None:
                 follower.catch_up()
+        if c.notary is not None:  # sign a checkpoint of the seals when one is due
+            c.notary.run_once()
 
 
 @contextmanager
@@ -66,3 +69,40 @@ def open_container() -> Iterator[Container]:
         raise typer.Exit(1) from None
     finally:
         c.close()
+
+
+class LogProgress:
+    """A bar on stderr over the log: advanced by events (`scrm rebuild`) or moved to the
+    position reached out of the cut (`scrm replay`)."""
+
+    def __init__(self, progress: Progress, description: str, total: int):
+        self._progress = progress
+        self._task = progress.add_task(description, total=total)
+        self.events = 0
+        self._by_position = False
+
+    def advance(self, events: int) -> None:
+        self.events += events
+        self._progress.advance(self._task, events)
+
+    def reached(self, position: int, cut: int) -> None:
+        self._by_position = True
+        self._progress.update(self._task, completed=position, total=cut)
+
+    def finish(self) -> None:
+        if not self._by_position:  # positions may have gaps: show the events counted
+            self._progress.update(self._task, completed=self.events, total=max(self.events, 1))
+
+
+@contextmanager
+def log_progress(description: str, total: int) -> Iterator[LogProgress]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+        bar = LogProgress(progress, description, total)
+        yield bar
+        bar.finish()

@@ -371,3 +371,17 @@ def load_demo_settlement(c: Container) -> dict[str, str]:
         _meta("system:settlement"),
     )
     return {"payee": "zhao.shifu", "group": "installers-weekly", "period": period}
+
+
+def load_everything(c: Container) -> dict[str, str]:
+    """Every part of the demo, in the order each needs the one before (tickets and
+    settlement read the read models, so those are brought up to date first). Returns the ids
+    the printed examples name."""
+    ids = load_demo(c.customers)
+    load_demo_archive(c.customers, c.conversations)
+    load_demo_orders(c.orders)
+    load_demo_segments(c.segments)
+    c.start_follower().catch_up()
+    ids["ticket"] = load_demo_tickets(c, ids.get("vip_customer"))
+    ids |= load_demo_settlement(c)
+    return ids

@@ -105,12 +105,26 @@ def _read_your_writes(
     min_position: Annotated[int | None, Query(ge=0)] = None,
     x_min_position: Annotated[int | None, Header(ge=0)] = None,
 ) -> None:
+    _wait(c, min_position, x_min_position)
+
+
+def _exports_read_your_writes(
+    c: ContainerDep,
+    _: CurrentScope,  # regulators too: the exports are theirs
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    x_min_position: Annotated[int | None, Header(ge=0)] = None,
+) -> None:
+    _wait(c, min_position, x_min_position)
+
+
+def _wait(c: Container, min_position: int | None, x_min_position: int | None) -> None:
     wanted = max(min_position or 0, x_min_position or 0)
     if wanted:
         c.engine.wait_for(wanted, c.settings.min_position_timeout)
 
 
 ReadYourWrites = Depends(_read_your_writes)
+ExportsReadYourWrites = Depends(_exports_read_your_writes)
 
 
 def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:

@@ -17,6 +17,7 @@ from api.routes import (
     conversations,
     customers,
     dashboards,
+    exports,
     groups,
     orders,
     privacy,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         settlement,
         reconciliation,
         audit,
+        exports,
     ):
         app.include_router(module.router)
     return app

@@ -7,9 +7,8 @@ from uuid import UUID
 
 from domain.ports import PersonalDataVault
 from domain.scope import Scope
+from domain.shared import ERASED
 from infra.crypto import TOKEN_PREFIX, mask_phone
-
-ERASED = "[erased]"
 
 
 def reveal(vault: PersonalDataVault, customer_id: str, value: Any, clear: bool) -> Any:

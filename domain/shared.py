@@ -19,6 +19,10 @@ from eventsourcing.domain import Aggregate
 SCRM_NAMESPACE = uuid5(NAMESPACE_URL, "https://scrm.dev/ids")
 
 
+# What personal data shows as once its key is destroyed (crypto-shredding), everywhere.
+ERASED = "[erased]"
+
+
 @lru_cache(maxsize=65_536)  # bulk commands derive the same ids several times (uuid5 is ~15 µs)
 def derived_id(kind: str, key: str) -> UUID:
     """A stable aggregate id for a natural key, so `staff:zhang.san` is always the same stream."""

@@ -6,10 +6,11 @@ database, a unique stream); nothing is a module-level singleton.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from prometheus_client import CollectorRegistry, Counter
 
 from domain.conversations.application import ConversationsApp
@@ -19,9 +20,11 @@ from domain.ports import OrderDetailFetcher
 from domain.segments.application import SegmentsApp
 from domain.settlement.application import SettlementApp
 from domain.tickets.application import TicketsApp
+from infra import integrity
 from infra.crypto import Vault
 from infra.db import Database, schema_lock
 from infra.events import EventRecord, to_record
+from infra.integrity import Notary
 from infra.listen import pg_waiter
 from infra.locks import LocalLocks, PostgresLocks
 from infra.nats.consumer import Projector
@@ -31,6 +34,7 @@ from infra.processes import ProcessLoop
 from infra.segments import SegmentEvaluator
 from infra.settings import Settings
 from infra.settlement import Accruer, RecordingPayoutGateway
+from infra.signing import SigningKeys
 from infra.tickets import MessageRouter
 from infra.tokens import TokenIssuer
 from infra.wecom.callbacks import ReplayGuard
@@ -64,6 +68,10 @@ class Container:
     # Where payouts go: a recording gateway (WeChat Pay cannot be reached from here).
     payout_gateway: RecordingPayoutGateway | None = None
     process_loops: list[ProcessLoop] = field(default_factory=list)
+    # The store's seals and signed checkpoints (infra/integrity.py), and the keys that sign.
+    integrity_db: Database | None = None
+    signing_keys: SigningKeys | None = None
+    notary: Notary | None = None
     wecom: WecomCrypto | None = None
     replay_guard: ReplayGuard | None = None
     fan_directory: FanDirectory = field(default_factory=NoFanDirectory)
@@ -88,6 +96,22 @@ class Container:
             yield records
             after = records[-1].position
 
+    def stored(self, after: int, limit: int) -> Sequence[Notification]:
+        """Records after a position exactly as stored (no decoding): what the seals cover."""
+        return self.customers.recorder.select_notifications(start=after + 1, limit=limit)
+
+    def verify_store(
+        self, progress: Callable[[int], None] | None = None, max_findings: int = 50
+    ) -> integrity.Report:
+        assert self.integrity_db is not None and self.signing_keys is not None
+        return integrity.verify(
+            self.integrity_db,
+            self.stored,
+            self.signing_keys.trusted(),
+            progress=progress,
+            max_findings=max_findings,
+        )
+
     def head(self) -> int:
         return self.customers.recorder.max_notification_id() or 0
 
@@ -109,12 +133,13 @@ class Container:
         this process, after each projection batch (infra/segments.py, infra/tickets.py,
         infra/settlement.py)."""
         assert self.segment_evaluator is not None and self.message_router is not None
-        assert self.accruer is not None
+        assert self.accruer is not None and self.notary is not None
         if not self.process_loops:
             for process, name in (
                 (self.segment_evaluator, "segments"),
                 (self.message_router, "routing"),
                 (self.accruer, "settlement"),
+                (self.notary, "checkpoints"),
             ):
                 loop = ProcessLoop(process, name)
                 self.engine.on_applied.append(loop.wake)
@@ -173,6 +198,8 @@ class Container:
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
         self.read_db.close()
+        if self.integrity_db is not None and self.integrity_db is not self.read_db:
+            self.integrity_db.close()
         if self.key_db is not self.read_db:
             self.key_db.close()
 
@@ -241,4 +268,21 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         container.message_router = MessageRouter(container)
         container.accruer = Accruer(container)
         container.payout_gateway = RecordingPayoutGateway(read_db)
+        container.integrity_db = (
+            read_db
+            if settings.integrity_db_url() == settings.read_db_url()
+            else Database(settings.integrity_db_url())
+        )
+        integrity.seal_backlog(
+            container.integrity_db,
+            container.stored,
+            customers.recorder.events_table_name,  # type: ignore[attr-defined]
+        )
+        container.signing_keys = SigningKeys.load(settings.signing_dir())
+        container.notary = Notary(
+            container.integrity_db,
+            container.signing_keys,
+            every=settings.checkpoint_every,
+            seconds=settings.checkpoint_seconds,
+        )
     return container

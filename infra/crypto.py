@@ -92,6 +92,47 @@ class Vault:
                 self._cache.pop(gone, None)
         return alive
 
+    def open_with_any(
+        self, items: list[tuple[str, Iterable[UUID]]]
+    ) -> list[tuple[str | None, bool]]:
+        """Sealed values whose key id is not recorded beside them, each with the key ids that
+        may have sealed it (for the audit trail, which shows events of every context). A value
+        opens with the candidate whose AES-GCM authentication succeeds: the key id is the
+        associated data, so a wrong candidate fails cleanly. One key-store round trip for the
+        whole batch (keys destroyed elsewhere are dropped from the cache); no key is ever made.
+
+        Answers `(plaintext, erased)` per value: `(text, False)` opened; `(None, True)` no
+        live candidate opens it and one of its candidates' keys is destroyed (erased);
+        `(None, False)` no candidate opens it."""
+        from cryptography.exceptions import InvalidTag
+
+        wanted = [(token, tuple(ids)) for token, ids in items]
+        every = {i for _, ids in wanted for i in ids}
+        stored = self._stored(every) if wanted else {}
+        destroyed = {i for i, wrapped in stored.items() if wrapped is None}
+        keys: dict[UUID, bytes] = {}
+        with self._lock:
+            for gone in every - (stored.keys() - destroyed):
+                self._cache.pop(gone, None)
+            cached = {i: self._cache[i] for i in stored.keys() - destroyed if i in self._cache}
+        for i, wrapped in stored.items():
+            if wrapped is not None:
+                keys[i] = cached.get(i) or aes_key_unwrap(self._kek, base64.b64decode(wrapped))
+        out: list[tuple[str | None, bool]] = []
+        for token, ids in wanted:
+            plain: str | None = None
+            for i in ids:
+                key = keys.get(i)
+                if key is None:
+                    continue
+                try:
+                    plain = _open(key, i, token)
+                    break
+                except (InvalidTag, ValueError):  # another subject's key, or not a token
+                    continue
+            out.append((plain, plain is None and any(i in destroyed for i in ids)))
+        return out
+
     def ensure_keys(self, ids: set[UUID]) -> None:
         """Make (or load) many keys at once, for a bulk command about to seal for them. One
         transaction offers a new key for every subject not cached (`INSERT .. ON CONFLICT DO

@@ -33,8 +33,11 @@ from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+from infra import integrity
 
 TOPIC = "infra.event_recorder:ColumnArraysRecorder"
 
@@ -47,19 +50,45 @@ class ColumnArraysRecorder(PostgresApplicationRecorder):
         function = f"{self.events_table_name.replace('.', '_')}_insert_{id_type}"
         self.check_identifier_length(function)
         schema, table = Identifier(datastore.schema), Identifier(self.events_table_name)
+        # The seals of infra/integrity.py: written by the same statement, under the same lock,
+        # so that a record without its seal was not written by scrm.
+        for statement in (*integrity.ddl("postgres"), integrity.head_row_sql("postgres")):
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+        ident_bytes = (
+            "uuid_send(r.originator_id)"
+            if id_type == "uuid"
+            else ("convert_to(r.originator_id, 'UTF8')")
+        )
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}(ids {id_type}[],"
                 " versions bigint[], topics text[], states bytea[], wait text)"
                 " RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$"
+                " DECLARE"
+                "  r record; d bytea; c bytea; t bytea;"
+                "  ps bigint[] := '{{}}'; ds bytea[] := '{{}}'; cs bytea[] := '{{}}';"
                 " BEGIN"
                 "  PERFORM set_config('lock_timeout', wait, true);"
                 "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
                 "  NOTIFY {channel};"
-                "  RETURN QUERY"
+                "  SELECT chain INTO c FROM {schema}.{head} WHERE id = 1 FOR UPDATE;"
+                "  FOR r IN WITH ins AS ("
                 "   INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
                 "   SELECT * FROM unnest(ids, versions, topics, states)"
-                "   RETURNING notification_id;"
+                "   RETURNING notification_id, originator_id, originator_version, topic, state)"
+                "  SELECT * FROM ins ORDER BY notification_id"
+                "  LOOP"
+                "   t := convert_to(r.topic, 'UTF8');"
+                "   d := sha256({ident_bytes} || int8send(r.originator_version)"
+                "    || int4send(octet_length(t)) || t || r.state);"
+                "   c := sha256('\\x01'::bytea || c || int8send(r.notification_id) || d);"
+                "   ps := ps || r.notification_id; ds := ds || d; cs := cs || c;"
+                "   RETURN NEXT r.notification_id;"
+                "  END LOOP;"
+                "  INSERT INTO {schema}.{seals} (position, digest, chain)"
+                "   SELECT * FROM unnest(ps, ds, cs);"
+                "  UPDATE {schema}.{head} SET position = ps[array_length(ps, 1)],"
+                "   size = size + array_length(ps, 1), chain = c WHERE id = 1;"
                 " END;"
                 " $BODY$"
             ).format(
@@ -68,6 +97,9 @@ class ColumnArraysRecorder(PostgresApplicationRecorder):
                 id_type=SQL(id_type),
                 table=table,
                 channel=Identifier(self.channel_name),
+                head=Identifier(integrity.HEAD),
+                seals=Identifier(integrity.SEALS),
+                ident_bytes=SQL(ident_bytes),  # type: ignore[arg-type]
             )
         )
         self.insert_call = SQL(
@@ -97,3 +129,30 @@ class ColumnArraysRecorder(PostgresApplicationRecorder):
                 prepare=True,
             )
             return [row["notification_id"] for row in curs.fetchall()]
+
+
+class SealingSQLiteRecorder(SQLiteApplicationRecorder):
+    """The embedded store's recorder: eventsourcing's own, plus the seals of
+    infra/integrity.py written in the same transaction (which holds SQLite's write lock from
+    its first insert, so no other writer's seals can interleave)."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            *integrity.ddl("sqlite"),
+            integrity.head_row_sql("sqlite"),
+        ]
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        if positions:
+            integrity.seal(
+                c,
+                [
+                    (p, e.originator_id, e.originator_version, e.topic, e.state)
+                    for p, e in zip(positions, stored_events, strict=True)
+                ],
+            )
+        return positions

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     # How often `scrm serve` runs its scheduled processes (due erasures); 0 turns them off
     # (then run `scrm privacy run` from cron instead).
     scheduler_interval_seconds: float = 300.0
+    # Keys that sign the store's checkpoints and archive exports (infra/signing.py). Unset =
+    # <data dir>/signing, made on first use; production points this at keys it keeps apart.
+    signing_key_dir: Path | None = None
+    # The sealer signs a checkpoint of the store's hash chain after this many new records,
+    # or after this many seconds with anything new (docs/audit.md).
+    checkpoint_every: int = 1000
+    checkpoint_seconds: float = 60.0
 
     @field_validator(
         "database_url",
@@ -90,6 +97,7 @@ class Settings(BaseSettings):
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / "events.sqlite3"),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "infra.event_recorder:SealingSQLiteRecorder",
             }
         from psycopg.conninfo import conninfo_to_dict
 
@@ -128,6 +136,17 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'keys.sqlite3'}"
+
+    def integrity_db_url(self) -> str:
+        """The store's own database: the seals of its records are written beside them, in
+        the same transactions (infra/integrity.py)."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'events.sqlite3'}"
+
+    def signing_dir(self) -> Path:
+        return self.signing_key_dir or self.data_dir / "signing"
 
     def master_key_bytes(self) -> bytes:
         """32 bytes. Server mode must configure one; the embedded default makes its own."""

@@ -14,6 +14,7 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     """Every read model. The search index decrypts content to index it, so it needs the vault
     (the composition root passes it; a list used only for names may leave it out)."""
     from projections.audit.audit import Audit
+    from projections.audit.exports import Exports
     from projections.conversations.access_log import AccessLog
     from projections.conversations.alerts import Alerts
     from projections.conversations.messages import Messages
@@ -49,4 +50,5 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Settlement(),
         Ledger(),
         Reconciliation(),
+        Exports(),
     ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
-from uuid import uuid4
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
 
 from fastapi.testclient import TestClient
 
 from domain.shared import Meta
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 
 def meta(actor: str = "staff:tester", at: datetime | None = None, source: str = "api") -> Meta:
@@ -19,6 +22,27 @@ def meta(actor: str = "staff:tester", at: datetime | None = None, source: str = 
         correlation_id=str(uuid4()),
         causation_id=f"cmd:test:{uuid4()}",
     )
+
+
+def erase(settings: Settings, customer: str | UUID) -> None:
+    """Erase a customer at once (no legal hold, no retention): their key is destroyed."""
+    from domain.customers import privacy
+    from infra.bootstrap import bootstrap
+    from infra.jobs import last_contact_reader
+
+    c = bootstrap(settings)
+    try:
+        outcome = privacy.request_erasure(
+            c.customers,
+            UUID(str(customer)),
+            received_via="email",
+            now=datetime.now(UTC),
+            last_contact=last_contact_reader(c),
+            meta=meta(),
+        )
+        assert outcome.status == "erased", outcome
+    finally:
+        c.close()
 
 
 class ApiClient:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, IfMatch, ReadYourWrites
 from domain.scope import Scope
-from domain.shared import Forbidden
+from domain.shared import ERASED, Forbidden
 from infra.bootstrap import Container
 from projections.conversations.alerts import list_alerts
 
@@ -79,7 +79,7 @@ def alerts(
     for item in items:
         sealed, subject = item.pop("sealed_note"), item.pop("subject")
         item["note"] = (
-            None if sealed is None else (c.conversations.unseal_text(subject, sealed) or "[erased]")
+            None if sealed is None else (c.conversations.unseal_text(subject, sealed) or ERASED)
         )
     return {"items": items}
 

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, ReadYourWrites
+from domain.conversations.aggregates import ACCESS_LOG_KEY
 from domain.scope import Scope
-from domain.shared import Conflict, Forbidden, Gone, InvalidInput, NotFound, derived_id
+from domain.shared import ERASED, Conflict, Forbidden, Gone, InvalidInput, NotFound, derived_id
 from infra.bootstrap import Container
 from infra.events import sortable_time
 from projections.conversations.access_log import list_reads
@@ -22,10 +23,6 @@ from projections.customers.portrait import customers_of, get_portrait, owner_dep
 from projections.customers.privacy import list_erasures
 
 router = APIRouter(tags=["conversations"])
-
-ERASED = "[erased]"
-# Search keywords in the access log are sealed under a key of their own (not any customer's).
-ACCESS_LOG_KEY = derived_id("subject", "archive-access-log")
 
 
 def parse_json_lines(body: bytes) -> list[object]:

@@ -21,7 +21,7 @@ from api.callbacks import MAX_BODY
 from api.deps import ContainerDep, CurrentScope, ReadYourWrites, _scope
 from domain.orders.model import OrderSnapshot
 from domain.orders.platforms import parser_for
-from domain.shared import Forbidden, InvalidInput, Meta, NotFound, derived_id
+from domain.shared import ERASED, Forbidden, InvalidInput, Meta, NotFound, derived_id
 from infra.bootstrap import Container
 from infra.crypto import mask_name, mask_phone
 from infra.orders.fetchers import fetch_details
@@ -106,7 +106,7 @@ def _present(order: dict[str, Any], c: Container, clear: bool) -> dict[str, Any]
     if sealed:
         plain = c.vault.unseal(derived_id("subject", subject), sealed)
         if plain is None:
-            receiver = "[erased]"
+            receiver = ERASED
         else:
             r = orjson.loads(plain)
             receiver = (

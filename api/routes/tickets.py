@@ -39,7 +39,7 @@ from api.schemas.tickets import (
     WorkflowRevision,
 )
 from domain.scope import Scope
-from domain.shared import Forbidden, NotFound
+from domain.shared import ERASED, Forbidden, NotFound
 from domain.tickets.application import OpenTicket
 from infra.bootstrap import Container
 from infra.crypto import TOKEN_PREFIX
@@ -238,7 +238,7 @@ def _reveal(c: Container, subject: UUID, node: Any, clear: bool) -> Any:
         if not clear:
             return SEALED
         plain = c.vault.unseal(subject, node)
-        return "[erased]" if plain is None else plain
+        return ERASED if plain is None else plain
     return node
 
 

@@ -19,6 +19,10 @@ def is_external(user: str) -> bool:
     return user.startswith(("wo", "wm")) and len(user) > 10
 
 
+# What an archive read searched for is sealed under a key of its own (not any customer's).
+ACCESS_LOG_KEY = derived_id("subject", "archive-access-log")
+
+
 def subject_key(sender: str, recipients: list[str], room_id: str) -> str:
     """Whose personal data a message is, and so whose key seals it: the customer in a one-to-
     one chat; in a group, the sender if a customer, else the group itself."""

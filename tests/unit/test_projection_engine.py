@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
 
+from domain.audit.exports import export_scope
 from domain.customers import privacy
 from domain.customers.groups import GroupChange
 from domain.customers.rfm import DEFAULT_BANDS, publish_rfm_model
@@ -18,6 +20,7 @@ from domain.settlement.reconciling import resolve_finding
 from domain.settlement.rules import Facts
 from domain.tickets.application import OpenTicket
 from domain.tickets.templates import shipped_templates
+from infra import exports
 from infra.bootstrap import Container, bootstrap
 from infra.reconciliation import import_file
 from infra.settings import Settings
@@ -47,6 +50,7 @@ READ_MODELS = [
     "ledger",
     "reconciliation",
     "audit",
+    "exports",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -164,7 +168,9 @@ def test_a_failing_batch_leaves_rows_and_position_as_they_were(container: Contai
 
 
 @pytest.mark.parametrize("name", READ_MODELS)
-def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: str) -> None:
+def test_a_rebuilt_read_model_equals_the_live_one(
+    container: Container, name: str, tmp_path: Path
+) -> None:
     world = World(container.customers)
     app = container.customers
     container.orders.receive(A_TMALL_ORDER, "digest-1", meta(source="taobao"))
@@ -234,6 +240,11 @@ def test_a_rebuilt_read_model_equals_the_live_one(container: Container, name: st
     open_a_ticket_and_breach_it(container, world.c1)
     project(container)
     settle_a_week(container)
+    window = export_scope(T0 - timedelta(days=400), T0 + timedelta(days=400))
+    exports.produce(
+        container, window, tmp_path / "export", requested_by="user:r", role="regulator", meta=meta()
+    )
+    project(container)
     live, positions = dump(container, name), container.engine.positions()
 
     replayed = container.engine.rebuild(name, container.log_batches(batch=4))

@@ -1,0 +1,1 @@
+"""Audit and regulation: the record of archive exports made for regulators."""

@@ -1,0 +1,921 @@
+"""Archive exports for regulators, and their verification (docs/exports.md).
+
+An export is a directory (or a tarball of one) that a regulator verifies with `sha256sum` and
+`openssl` alone:
+
+    events/00001.jsonl ...   one event per line: canonical JSON (sorted keys, UTF-8, no
+                             spaces), in log order, split into segments
+    manifest.json            format, scope, counts, first and last position, the Merkle root
+                             (RFC 6962) over every line, the store's seal head, the previous
+                             export's digest, each segment's SHA-256
+    keys/ed25519.pub         the public keys that sign, and their fingerprints in the manifest
+    keys/p256.pub
+    README.txt               the verification commands, in plain words
+    SHA256SUMS               `sha256sum` lines for every file above
+    SHA256SUMS.ed25519.sig   Ed25519 over SHA256SUMS (`openssl pkeyutl -verify -rawin`)
+    SHA256SUMS.p256.sig      ECDSA P-256/SHA-256 over SHA256SUMS, DER (`openssl dgst -verify`)
+
+The export's digest is the SHA-256 of its SHA256SUMS; the next export names it, so consecutive
+exports chain. Personal data is in clear (what a regulator asked for), except for erased
+customers, whose events keep their shape and say "erased" where personal data was. Names of
+staff and customers are resolved as they were when each event happened (the log is read in
+order, and the directory follows it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import orjson
+
+from domain.audit.exports import ArchiveExport, ExportChain
+from domain.conversations.aggregates import subject_key
+from domain.shared import ERASED, Conflict, InvalidInput, Meta, derived_id
+from infra import integrity, signing
+from infra.audit import Slot, candidate_keys, envelope, sealed_slots
+from infra.crypto import TOKEN_PREFIX
+from infra.events import EventRecord
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Container
+
+FORMAT = "scrm-archive-export/1"
+SEGMENT_LINES = 100_000
+BATCH = 2000
+EXCLUDED = ("SHA256SUMS", "SHA256SUMS.ed25519.sig", "SHA256SUMS.p256.sig")
+
+
+# --- the Merkle tree of RFC 6962 --------------------------------------------------------------
+
+
+def leaf_hash(line: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + line).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class MerkleTree:
+    """RFC 6962's Merkle Tree Hash, built leaf by leaf in O(log n) memory: a stack of the
+    roots of perfect subtrees, largest first; the root folds them from the right."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        h = leaf_hash(line)
+        self.size += 1
+        n = self.size
+        while n % 2 == 0:
+            h = node_hash(self._stack.pop(), h)
+            n //= 2
+        self._stack.append(h)
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return hashlib.sha256(b"").digest()
+        h = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            h = node_hash(left, h)
+        return h
+
+
+def canonical(value: Any) -> bytes:
+    """One event as one line: sorted keys, UTF-8, no insignificant spaces."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+# --- who is who, as the log says at each point -------------------------------------------------
+
+
+@dataclass
+class _Directory:
+    """Staff names and customers' identities as of the event being read."""
+
+    staff: dict[str, str] = field(default_factory=dict)
+    identities: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # customer id
+    by_external: dict[str, str] = field(default_factory=dict)  # WeCom external id -> customer
+
+    def follow(self, r: EventRecord) -> None:
+        d = r.data
+        if r.name == "StaffRegistered":
+            self.staff[d["staff_id"]] = d["name"]
+        elif r.name == "CustomerAdded":
+            self._identities(r.originator_id, d.get("identities") or [])
+        elif r.name in ("CustomerIdentityAdded", "CustomerIdentityLinked"):
+            self._identities(r.originator_id, [d])
+
+    def _identities(self, customer: str, items: list[dict[str, Any]]) -> None:
+        # A new list each time, never appended to: what an earlier event saw stays as it was.
+        known = list(self.identities.get(customer, []))
+        for i in items:
+            kind, value = i.get("kind"), i.get("value")
+            if isinstance(kind, str) and isinstance(value, str):
+                known.append((kind, value))
+                if kind == "wecom_external_userid":
+                    self.by_external[value] = customer
+        self.identities[customer] = known
+
+    def as_of_now(self, staff: set[str], customers: set[str]) -> People:
+        """Who the event's people are at this point of the log."""
+        return People(
+            staff={s: self.staff[s] for s in staff if s in self.staff},
+            customers={c: self.identities[c] for c in customers if c in self.identities},
+        )
+
+
+@dataclass(frozen=True)
+class People:
+    staff: dict[str, str]
+    customers: dict[str, list[tuple[str, str]]]
+
+
+_STAFF_FIELDS = ("staff_id", "assignee", "owner", "handover_to", "reader")
+_CUSTOMER_FIELDS = ("customer_id",)
+
+
+def _referenced(r: EventRecord, directory: _Directory) -> tuple[set[str], set[str]]:
+    """The staff ids and customer ids an event names."""
+    d = r.data
+    staff: set[str] = set()
+    customers: set[str] = set()
+    if r.actor.startswith("staff:"):
+        staff.add(r.actor.removeprefix("staff:"))
+    for k in _STAFF_FIELDS:
+        v = d.get(k)
+        if isinstance(v, str) and v in directory.staff:
+            staff.add(v)
+    for k in _CUSTOMER_FIELDS:
+        v = d.get(k)
+        if isinstance(v, str):
+            customers.add(v)
+    if r.context == "customers" and r.originator_id in directory.identities:
+        customers.add(r.originator_id)
+    people = [d.get("sender"), *(d.get("recipients") or [])]
+    for p in people:
+        if not isinstance(p, str):
+            continue
+        if p in directory.staff:
+            staff.add(p)
+        elif p in directory.by_external:
+            customers.add(directory.by_external[p])
+    return staff, customers
+
+
+# --- producing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    export_id: str
+    number: int
+    directory: Path
+    digest: str
+    events: int
+    first_position: int | None
+    last_position: int | None
+    merkle_root: str
+    previous_digest: str | None
+    position: int | None  # of the ArchiveExportProduced event
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "export_id": self.export_id,
+            "number": self.number,
+            "digest": self.digest,
+            "events": self.events,
+            "first_position": self.first_position,
+            "last_position": self.last_position,
+            "merkle_root": self.merkle_root,
+            "previous_digest": self.previous_digest,
+            "position": self.position,
+        }
+
+
+class _Segments:
+    """Lines into events/NNNNN.jsonl, a new file every SEGMENT_LINES, each hashed as written."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "events").mkdir()
+        self.done: list[dict[str, Any]] = []
+        self._file: io.BufferedWriter | None = None
+        self._hash = hashlib.sha256()
+        self._lines = 0
+        self._first = 0
+        self._last = 0
+
+    def write(self, position: int, line: bytes) -> None:
+        if self._file is None:
+            name = f"events/{len(self.done) + 1:05d}.jsonl"
+            self._name = name
+            self._file = open(self.root / name, "wb")  # noqa: SIM115 (closed in _close)
+            self._hash = hashlib.sha256()
+            self._lines = 0
+            self._first = position
+        data = line + b"\n"
+        self._file.write(data)
+        self._hash.update(data)
+        self._lines += 1
+        self._last = position
+        if self._lines >= SEGMENT_LINES:
+            self._close()
+
+    def _close(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        self.done.append(
+            {
+                "file": self._name,
+                "events": self._lines,
+                "first_position": self._first,
+                "last_position": self._last,
+                "sha256": self._hash.hexdigest(),
+            }
+        )
+
+    def close(self) -> list[dict[str, Any]]:
+        self._close()
+        return self.done
+
+
+def _in_scope(
+    r: EventRecord,
+    scope: dict[str, Any],
+    staff: set[str],
+    customers: set[str],
+) -> bool:
+    if not scope["from_key"] <= r.occurred_at < scope["to_key"]:
+        return False
+    if scope["contexts"] and r.context not in scope["contexts"]:
+        return False
+    if scope["customers"] and not (customers & scope["customer_set"]):
+        return False
+    return not (scope["staff"] and not (staff & scope["staff_set"]))
+
+
+def _sortable(moment: str) -> str:
+    """EventRecord times are ISO-8601 in UTC with a Z (infra/events.py): compare alike."""
+    return datetime.fromisoformat(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_export_id() -> UUID:
+    return uuid4()
+
+
+def produce(
+    c: Container,
+    scope: dict[str, Any],
+    out: Path,
+    *,
+    requested_by: str,
+    role: str,
+    meta: Meta,
+    progress: Callable[[int], None] | None = None,
+    export_id: UUID | None = None,
+) -> ExportResult:
+    """Write an export of `scope` (domain.audit.exports.export_scope) to `out`: a new
+    directory, or a tarball if `out` ends with .tar, .tar.gz or .tgz. Then record it."""
+    tarball = out.name.endswith((".tar", ".tar.gz", ".tgz"))
+    if out.exists() and (tarball or not out.is_dir() or any(out.iterdir())):
+        raise InvalidInput(f"{out} exists and is not empty; exports never overwrite", field="out")
+    assert c.signing_keys is not None and c.integrity_db is not None
+    keys = c.signing_keys
+    chain = c.conversations.find(ExportChain, ExportChain.create_id())
+    previous = chain.last_digest if chain is not None else None
+    number = (chain.count if chain is not None else 0) + 1
+    export_id = export_id or new_export_id()
+    cut = c.head()
+    seal_head = integrity.head(c.integrity_db)
+    # Written beside OUT and moved into place whole: a failed export leaves nothing behind.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".scrm-export-", dir=out.parent))
+    try:
+        stats = _write_events(c, scope, work, cut, progress)
+        produced_at = datetime.now(UTC).isoformat()
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "export_id": str(export_id),
+            "number": number,
+            "produced_at": produced_at,
+            "produced_by": requested_by,
+            "scope": {k: scope[k] for k in ("from", "to", "customers", "staff", "contexts")},
+            "time": "events whose business time (occurred_at) is in [from, to)",
+            "counts": {
+                "events": stats.events,
+                "by_context": dict(sorted(stats.by_context.items())),
+            },
+            "first_position": stats.first,
+            "last_position": stats.last,
+            "log_position_at_export": cut,
+            "merkle": {
+                "algorithm": "RFC 6962 SHA-256; a leaf is one line of a segment without its"
+                " newline, in file and line order",
+                "tree_size": stats.tree.size,
+                "root": stats.tree.root().hex(),
+            },
+            "store_seals": {
+                "position": seal_head[0],
+                "size": seal_head[1],
+                "chain": seal_head[2].hex(),
+            },
+            "previous_export": {"number": number - 1, "digest": previous} if previous else None,
+            "segments": stats.segments,
+            "keys": {
+                "ed25519": {"file": "keys/ed25519.pub", "fingerprint": keys.ed25519_id},
+                "p256": {"file": "keys/p256.pub", "fingerprint": keys.p256_id},
+            },
+            "erased_customers": stats.erased_customers,
+        }
+        (work / "manifest.json").write_bytes(
+            orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+        )
+        (work / "keys").mkdir()
+        (work / "keys/ed25519.pub").write_bytes(signing.public_pem(keys.ed25519.public_key()))
+        (work / "keys/p256.pub").write_bytes(signing.public_pem(keys.p256.public_key()))
+        (work / "README.txt").write_text(readme(manifest), encoding="utf-8")
+        sums = sha256sums(work)
+        (work / "SHA256SUMS").write_bytes(sums)
+        (work / "SHA256SUMS.ed25519.sig").write_bytes(keys.sign_ed25519(sums))
+        (work / "SHA256SUMS.p256.sig").write_bytes(keys.sign_p256(sums))
+        digest = hashlib.sha256(sums).hexdigest()
+        if tarball:
+            _tar(work, out)
+        else:
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            work.rename(out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    record = ArchiveExport(
+        id=export_id,
+        number=number,
+        requested_by=requested_by,
+        role=role,
+        scope=manifest["scope"],
+        events=stats.events,
+        first_position=stats.first,
+        last_position=stats.last,
+        tree_size=stats.tree.size,
+        merkle_root=manifest["merkle"]["root"],
+        digest=digest,
+        previous_digest=previous,
+        signing_keys={"ed25519": keys.ed25519_id, "p256": keys.p256_id},
+        meta=meta,
+    )
+    if chain is None:
+        chain = ExportChain(meta=meta)
+    chain.extend(record.id, digest, previous, meta)
+    try:
+        position = c.conversations.save_all(record, chain)
+    except Conflict:
+        raise Conflict(
+            "another export was recorded while this one was produced; run it again",
+            code="export_chain_moved",
+        ) from None
+    return ExportResult(
+        export_id=str(record.id),
+        number=number,
+        directory=out,
+        digest=digest,
+        events=stats.events,
+        first_position=stats.first,
+        last_position=stats.last,
+        merkle_root=manifest["merkle"]["root"],
+        previous_digest=previous,
+        position=position,
+    )
+
+
+@dataclass
+class _Stats:
+    tree: MerkleTree
+    segments: list[dict[str, Any]]
+    events: int = 0
+    first: int | None = None
+    last: int | None = None
+    by_context: dict[str, int] = field(default_factory=dict)
+    erased_customers: int = 0
+
+
+def _write_events(
+    c: Container,
+    scope: dict[str, Any],
+    root: Path,
+    cut: int,
+    progress: Callable[[int], None] | None,
+) -> _Stats:
+    assert c.integrity_db is not None
+    scope = {
+        **scope,
+        "from_key": _sortable(scope["from"]),
+        "to_key": _sortable(scope["to"]),
+        "customer_set": set(scope["customers"]),
+        "staff_set": set(scope["staff"]),
+    }
+    erased = _erased_keys(c)
+    directory = _Directory()
+    segments = _Segments(root)
+    stats = _Stats(tree=MerkleTree(), segments=[])
+    erased_seen: set[str] = set()
+    # Keys that sealed an aggregate's data, gathered along its history (a ticket's comment
+    # does not repeat the ticket's customer).
+    known_keys: dict[str, tuple[UUID, ...]] = {}
+    for batch in c.log_batches(BATCH):
+        batch = [r for r in batch if r.position <= cut]
+        if not batch:
+            break
+        chosen: list[tuple[EventRecord, set[str], People]] = []
+        for r in batch:
+            directory.follow(r)
+            staff, customers = _referenced(r, directory)
+            if _in_scope(r, scope, staff, customers):
+                chosen.append((r, customers, directory.as_of_now(staff, customers)))
+        if chosen:
+            lines = _lines(c, chosen, erased, known_keys, erased_seen)
+            for r, line in lines:
+                segments.write(r.position, line)
+                stats.tree.add(line)
+                stats.events += 1
+                stats.by_context[r.context] = stats.by_context.get(r.context, 0) + 1
+                if stats.first is None:
+                    stats.first = r.position
+                stats.last = r.position
+        if progress is not None:
+            progress(len(batch))
+        if batch[-1].position >= cut:
+            break
+    stats.segments = segments.close()
+    stats.erased_customers = len(erased_seen)
+    return stats
+
+
+def _erased_keys(c: Container) -> set[UUID]:
+    """Every data key destroyed (erasure): whose data shows as erased."""
+    rows = c.key_db.query("SELECT customer_id FROM scrm_data_keys WHERE wrapped IS NULL")
+    return {UUID(r[0]) for r in rows}
+
+
+def _concerns(r: EventRecord, customers: set[str], erased: set[UUID]) -> set[str]:
+    """The erased customers (or conversation subjects) an event is about."""
+    found = {cid for cid in customers if _uuid(cid) in erased}
+    if _uuid(r.originator_id) in erased:
+        found.add(r.originator_id)
+    subject = r.data.get("subject")
+    if isinstance(subject, str) and derived_id("subject", subject) in erased:
+        found.add(subject)
+    sender, recipients, room = r.data.get("sender"), r.data.get("recipients"), r.data.get("room_id")
+    if isinstance(sender, str) and isinstance(recipients, list) and isinstance(room, str):
+        key = subject_key(sender, [x for x in recipients if isinstance(x, str)], room)
+        if derived_id("subject", key) in erased:
+            found.add(key)
+    return found
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+def _lines(
+    c: Container,
+    chosen: list[tuple[EventRecord, set[str], People]],
+    erased: set[UUID],
+    known_keys: dict[str, tuple[UUID, ...]],
+    erased_seen: set[str],
+) -> Iterator[tuple[EventRecord, bytes]]:
+    """The batch's lines: personal data opened in one key-store round trip, erased customers
+    redacted, names as they were when each event was recorded."""
+    assert c.integrity_db is not None
+    first, last = chosen[0][0].position, chosen[-1][0].position
+    seals = {
+        int(p): bytes(d).hex()
+        for p, d in c.integrity_db.query(
+            f"SELECT position, digest FROM {integrity.SEALS} WHERE position BETWEEN ? AND ?",
+            (first, last),
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    slots: list[Slot] = []
+    redacted: list[bool] = []
+    for r, customers, people in chosen:
+        gone = _concerns(r, customers, erased)
+        erased_seen.update(gone)
+        data = orjson.loads(orjson.dumps(r.data))  # a copy to fill in
+        row = {
+            **envelope(r),  # the audit trail's shape, so both read alike
+            "data": data,
+            "seal": seals.get(r.position),
+            "erased": bool(gone),
+            "names": {},
+        }
+        rows.append(row)
+        redacted.append(bool(gone))
+        found = sealed_slots(data, "data", (), [])
+        identity_slots = _names(row, people)
+        if not found and not identity_slots:
+            continue
+        keys = candidate_keys(r.originator_id, [r.data])
+        if len(keys) > 2 or r.originator_id in known_keys:
+            keys = tuple(dict.fromkeys([*known_keys.get(r.originator_id, ()), *keys]))
+            known_keys[r.originator_id] = keys
+        for s in found:
+            if gone:
+                s.holder[s.key] = ERASED
+            else:
+                s.candidates = keys
+                slots.append(s)
+        slots.extend(identity_slots)
+    if slots:
+        for s, (plain, lost) in zip(
+            slots, c.vault.open_with_any([(s.token, s.candidates) for s in slots]), strict=True
+        ):
+            s.holder[s.key] = plain if plain is not None else (ERASED if lost else s.token)
+            if plain is not None and s.msgid is not None and isinstance(s.holder, dict):
+                # An archived message's payload: shown as what it is, the content in clear.
+                del s.holder[s.key]
+                s.holder["content"] = orjson.loads(plain)
+    for (r, customers, people), row, hidden in zip(chosen, rows, redacted, strict=True):
+        if hidden:
+            _redact_identities(row["data"])
+            # Their identifiers (WeCom ids, openids) wherever the event repeats them: in a
+            # claim's key, an erasure's subjects, a message's recipients.
+            identifiers = {
+                value
+                for cid in customers
+                if _uuid(cid) in erased
+                for _, value in people.customers.get(cid, [])
+                if not value.startswith(TOKEN_PREFIX)
+            }
+            if identifiers:
+                row["data"] = _scrub(row["data"], identifiers)
+        yield r, canonical(row)
+
+
+def _names(row: dict[str, Any], people: People) -> list[Slot]:
+    """`names`: each staff member's name and each customer's identities as they were then
+    (an erased customer's as erased). Returns the sealed identities (phones) to open with the
+    batch; each writes itself back as `kind:plaintext`."""
+    names: dict[str, Any] = row["names"]
+    for s, name in sorted(people.staff.items()):
+        names[f"staff:{s}"] = name
+    out: list[Slot] = []
+    for cid, known in sorted(people.customers.items()):
+        if row["erased"]:
+            names[f"customer:{cid}"] = [ERASED]
+            continue
+        shown = [f"{kind}:{value}" for kind, value in known]
+        names[f"customer:{cid}"] = shown
+        for i, (kind, value) in enumerate(known):
+            if value.startswith(TOKEN_PREFIX):
+                out.append(Slot(_Prefixed(shown, kind), i, "", value, (UUID(cid),)))
+    return out
+
+
+class _Prefixed:
+    """Where an opened identity goes: back into its list as `kind:value`."""
+
+    def __init__(self, items: list[str], kind: str):
+        self.items = items
+        self.kind = kind
+
+    def __setitem__(self, index: int, value: str) -> None:
+        self.items[index] = f"{self.kind}:{value}"
+
+
+def _scrub(value: Any, identifiers: set[str]) -> Any:
+    if isinstance(value, str):
+        return ERASED if any(i in value for i in identifiers) else value
+    if isinstance(value, list):
+        return [_scrub(v, identifiers) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, identifiers) for k, v in value.items()}
+    return value
+
+
+def _redact_identities(data: dict[str, Any]) -> None:
+    """An erased customer's identifiers (WeCom ids, unionids) are personal data too."""
+    for i in data.get("identities") or []:
+        if isinstance(i, dict) and "value" in i:
+            i["value"] = ERASED
+    if "value" in data and "kind" in data:
+        data["value"] = ERASED
+
+
+# --- the files around the events ---------------------------------------------------------------
+
+
+def _files(root: Path) -> list[str]:
+    out = []
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            rel = Path(dirpath, name).relative_to(root).as_posix()
+            out.append(rel)
+    return sorted(out)
+
+
+def sha256sums(root: Path) -> bytes:
+    """`sha256sum` format ("<hex>  <path>"), every file but the sums and their signatures."""
+    lines = []
+    for rel in _files(root):
+        if rel in EXCLUDED:
+            continue
+        h = hashlib.sha256()
+        with open(root / rel, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        lines.append(f"{h.hexdigest()}  {rel}\n")
+    return "".join(lines).encode()
+
+
+def _tar(work: Path, out: Path) -> None:
+    mode = "w:gz" if out.name.endswith((".gz", ".tgz")) else "w"
+    base = out.name.removesuffix(".tar.gz").removesuffix(".tgz").removesuffix(".tar")
+    part = out.with_name(f".{out.name}.part")
+    with tarfile.open(part, mode) as tar:  # type: ignore[call-overload]
+        for rel in _files(work):
+            tar.add(work / rel, arcname=f"{base}/{rel}")
+    part.rename(out)
+
+
+def readme(manifest: dict[str, Any]) -> str:
+    keys = manifest["keys"]
+    previous = manifest["previous_export"]
+    chained = (
+        f"This export follows export number {previous['number']}, whose digest (the SHA-256 of\n"
+        f"its SHA256SUMS file) is\n    {previous['digest']}\n"
+        "Check it against the export you hold:  sha256sum <previous export>/SHA256SUMS\n"
+        if previous
+        else "This is the first export: it follows no other.\n"
+    )
+    return f"""scrm archive export number {manifest["number"]}
+{"=" * 40}
+Produced {manifest["produced_at"]} for {manifest["produced_by"]}.
+Scope: {orjson.dumps(manifest["scope"]).decode()}
+({manifest["time"]})
+Events: {manifest["counts"]["events"]}, log positions {manifest["first_position"]} to \
+{manifest["last_position"]}.
+
+What is here
+- events/*.jsonl: one event per line, canonical JSON (UTF-8, keys sorted), in log order.
+  Personal data is in clear, except for customers who were erased: their events say
+  "[erased]" where personal data was, and carry "erased": true.
+  "names" gives the staff names and customer identities as they were at that moment.
+  "seal" is the SHA-256 digest of the event as scrm's store holds it.
+- manifest.json: scope, counts, positions, each segment's SHA-256, the Merkle root over all
+  lines (RFC 6962), the previous export's digest, the signing keys' fingerprints.
+- keys/: the public keys. SHA256SUMS lists the SHA-256 of every other file, and
+  SHA256SUMS.*.sig are signatures over SHA256SUMS.
+
+How to verify, with standard tools only (run inside this directory)
+1. Every file is intact, and none is missing:
+       sha256sum -c SHA256SUMS
+   Every line must say OK. Also check that no file exists that SHA256SUMS does not list:
+       find . -type f ! -name 'SHA256SUMS*' | sed 's|^\\./||' | sort > /tmp/present
+       cut -c67- SHA256SUMS | sort | diff - /tmp/present && echo "no extra files"
+2. SHA256SUMS was signed by scrm's key (OpenSSL 3):
+       openssl pkeyutl -verify -pubin -inkey keys/ed25519.pub -rawin \\
+           -in SHA256SUMS -sigfile SHA256SUMS.ed25519.sig
+   It must print "Signature Verified Successfully". With an older OpenSSL use P-256:
+       openssl dgst -sha256 -verify keys/p256.pub -signature SHA256SUMS.p256.sig SHA256SUMS
+   It must print "Verified OK".
+3. The keys are the ones you were given. Their fingerprints:
+       openssl pkey -pubin -in keys/ed25519.pub -outform DER | sha256sum
+       openssl pkey -pubin -in keys/p256.pub -outform DER | sha256sum
+   must equal the fingerprints the operator gave you out of band:
+       Ed25519 {keys["ed25519"]["fingerprint"]}
+       P-256   {keys["p256"]["fingerprint"]}
+   (A key in the directory alone proves nothing: anyone can sign with their own.)
+4. The chain of exports:
+{chained}
+This export's own digest, for the next one:  sha256sum SHA256SUMS
+
+`scrm archive verify <this directory>` does all of the above and also recomputes the Merkle
+root from the lines and checks that positions only ever increase.
+"""
+
+
+# --- verifying ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportReport:
+    directory: str
+    findings: list[str] = field(default_factory=list)
+    events: int = 0
+    digest: str | None = None
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    signed_by: set[str] = field(default_factory=set)  # fingerprints whose signature is valid
+    number: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "directory": self.directory,
+            "number": self.number,
+            "events": self.events,
+            "digest": self.digest,
+            "fingerprints": self.fingerprints,
+            "findings": self.findings,
+        }
+
+
+def verify_export(
+    path: Path,
+    *,
+    previous: Path | None = None,
+    trusted: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> ExportReport:
+    """What the README's commands check, and more: every file against SHA256SUMS and no file
+    beyond it, both signatures, the keys against fingerprints the caller trusts (if given),
+    every line canonical with positions increasing and counts as stated, the Merkle root
+    recomputed, and (given the previous export) the chain."""
+    with _opened(path) as root:
+        report = ExportReport(directory=str(path))
+        _check_files(root, report)
+        if report.findings and not (root / "manifest.json").exists():
+            return report
+        try:
+            manifest = orjson.loads((root / "manifest.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            report.findings.append(f"manifest.json is unreadable: {exc}")
+            return report
+        report.number = manifest.get("number")
+        _check_keys(root, manifest, report, set(trusted))
+        _check_lines(root, manifest, report, progress)
+        if previous is not None:
+            with _opened(previous) as before:
+                _check_chain(before, manifest, report)
+        return report
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Path]:
+    """An export's directory; a tarball is unpacked into a temporary one first."""
+    if path.is_dir():
+        yield path
+        return
+    if not path.is_file():
+        raise InvalidInput(f"{path} is neither an export directory nor a tarball", field="path")
+    with tempfile.TemporaryDirectory(prefix="scrm-verify-") as tmp:
+        with tarfile.open(path) as tar:
+            tar.extractall(tmp, filter="data")
+        inner = [p for p in Path(tmp).iterdir() if p.is_dir()]
+        if len(inner) != 1:
+            raise InvalidInput(f"{path} should hold one export directory", field="path")
+        yield inner[0]
+
+
+def _check_files(root: Path, report: ExportReport) -> None:
+    sums_path = root / "SHA256SUMS"
+    if not sums_path.is_file():
+        report.findings.append("SHA256SUMS is missing")
+        return
+    sums = sums_path.read_bytes()
+    report.digest = hashlib.sha256(sums).hexdigest()
+    listed: dict[str, str] = {}
+    for n, line in enumerate(sums.decode("utf-8", "replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64:
+            report.findings.append(f"SHA256SUMS line {n} is malformed")
+            continue
+        listed[name] = digest
+    present = {rel for rel in _files(root) if rel not in EXCLUDED}
+    for name in sorted(set(listed) - present):
+        report.findings.append(f"{name} is listed in SHA256SUMS but missing (deleted)")
+    for name in sorted(present - set(listed)):
+        report.findings.append(f"{name} is not listed in SHA256SUMS (added)")
+    for name in sorted(set(listed) & present):
+        h = hashlib.sha256()
+        with open(root / name, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != listed[name]:
+            report.findings.append(f"{name} does not match its SHA-256 in SHA256SUMS (changed)")
+    for key, sig in (("ed25519", "SHA256SUMS.ed25519.sig"), ("p256", "SHA256SUMS.p256.sig")):
+        try:
+            public = signing.load_public((root / f"keys/{key}.pub").read_bytes())
+            signature = (root / sig).read_bytes()
+        except (OSError, ValueError) as exc:
+            report.findings.append(f"cannot check {sig}: {exc}")
+            continue
+        report.fingerprints[key] = signing.fingerprint(public)
+        if signing.verify(public, signature, sums):
+            report.signed_by.add(report.fingerprints[key])
+        else:
+            report.findings.append(
+                f"{sig} is not a valid signature of SHA256SUMS by keys/{key}.pub"
+            )
+
+
+def _check_keys(
+    root: Path, manifest: dict[str, Any], report: ExportReport, trusted: set[str]
+) -> None:
+    stated = {k: v.get("fingerprint") for k, v in (manifest.get("keys") or {}).items()}
+    for key, fp in report.fingerprints.items():
+        if stated.get(key) != fp:
+            report.findings.append(f"keys/{key}.pub is not the key the manifest names")
+    # A key shipped inside the export proves nothing by itself: one whose fingerprint the
+    # regulator was given must have signed (either signature suffices).
+    if trusted and not (report.signed_by & trusted):
+        report.findings.append(
+            "no signature is by a trusted key (fingerprints here: "
+            + ", ".join(sorted(report.fingerprints.values()))
+            + ")"
+        )
+
+
+def _check_lines(
+    root: Path,
+    manifest: dict[str, Any],
+    report: ExportReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    tree = MerkleTree()
+    last = 0
+    counts: dict[str, int] = {}
+    for seg in manifest.get("segments") or []:
+        name = seg.get("file", "")
+        path = root / name
+        if not path.is_file():
+            report.findings.append(f"segment {name} is missing")
+            continue
+        n = 0
+        with open(path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                line = raw.removesuffix(b"\n")
+                where = f"{name} line {n}"
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    report.findings.append(f"{where} is not JSON")
+                    continue
+                if canonical(event) != line:
+                    report.findings.append(f"{where} is not canonical JSON")
+                position = event.get("position") if isinstance(event, dict) else None
+                if not isinstance(position, int) or position <= last:
+                    report.findings.append(
+                        f"{where}: position {position} does not follow {last} (reordered or"
+                        " inserted)"
+                    )
+                else:
+                    last = position
+                context = event.get("context") if isinstance(event, dict) else None
+                counts[str(context)] = counts.get(str(context), 0) + 1
+                tree.add(line)
+                if progress is not None and n % 10_000 == 0:
+                    progress(10_000)
+        if n != seg.get("events"):
+            report.findings.append(f"{name} has {n} lines; the manifest says {seg.get('events')}")
+    report.events = tree.size
+    counted = manifest.get("counts") or {}
+    if tree.size != counted.get("events"):
+        report.findings.append(
+            f"{tree.size} events in the segments; the manifest says {counted.get('events')}"
+        )
+    if counts != (counted.get("by_context") or {}) and tree.size == counted.get("events"):
+        report.findings.append("the events per context differ from the manifest")
+    merkle = manifest.get("merkle") or {}
+    if merkle.get("tree_size") != tree.size or merkle.get("root") != tree.root().hex():
+        report.findings.append(
+            "the Merkle root recomputed from the lines differs from the manifest's"
+        )
+    if tree.size and last != manifest.get("last_position"):
+        report.findings.append("the last position differs from the manifest's")
+
+
+def _check_chain(before: Path, manifest: dict[str, Any], report: ExportReport) -> None:
+    sums = before / "SHA256SUMS"
+    if not sums.is_file():
+        report.findings.append("the previous export has no SHA256SUMS")
+        return
+    digest = hashlib.sha256(sums.read_bytes()).hexdigest()
+    stated = (manifest.get("previous_export") or {}).get("digest")
+    if stated != digest:
+        report.findings.append(
+            f"this export does not follow the one given: it names {stated}, that one is {digest}"
+        )
