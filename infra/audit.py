@@ -58,7 +58,7 @@ def _aggregate_id(value: str) -> UUID:
         raise InvalidInput("the aggregate id must be a UUID", field="aggregate_id") from None
 
 
-def _stored(
+def stored_records(
     c: Container, ident: UUID, positions: dict[int, int] | None = None
 ) -> list[EventRecord]:
     """One aggregate's events from the store, oldest first (positions from the index, when
@@ -82,7 +82,7 @@ def history(c: Container, aggregate_id: str) -> list[dict[str, Any]]:
     """Every event of one aggregate, oldest first, with both times and the whole envelope."""
     ident = _aggregate_id(aggregate_id)
     positions = {v: p for v, p, _ in index.positions_of(c.read_db, str(ident))}
-    stored = _stored(c, ident, positions)
+    stored = stored_records(c, ident, positions)
     if not stored:
         raise NotFound(f"aggregate {aggregate_id} not found")
     return [envelope(r) for r in stored]
@@ -241,7 +241,7 @@ def state_view(
     if reveal is not None:
         # Key ids from the whole history: a field that names one may be in an earlier event
         # only (or a later one: key ids are not personal data, whichever event says them).
-        records = _stored(c, UUID(found.aggregate_id))
+        records = stored_records(c, UUID(found.aggregate_id))
         candidates = candidate_keys(found.aggregate_id, [*(r.data for r in records), found.state])
         slots: list[Slot] = []
         sealed_slots(body["state"], "state", candidates, slots)
@@ -267,7 +267,7 @@ def correlation_view(
     if reveal is not None:
         sealed = {e["aggregate_id"] for e in events if sealed_slots(e["data"], "", (), [])}
         candidates = {
-            a: candidate_keys(a, [r.data for r in _stored(c, UUID(a))]) for a in sorted(sealed)
+            a: candidate_keys(a, [r.data for r in stored_records(c, UUID(a))]) for a in sorted(sealed)
         }
         slots: list[Slot] = []
         for n, e in enumerate(events):
@@ -288,6 +288,7 @@ class Slot:
     token: str
     candidates: tuple[UUID, ...]
     msgid: str | None = None  # the archived message whose content it is
+    aggregate_id: str = ""  # whose history names more candidate keys, if these fail
 
 
 def sealed_slots(

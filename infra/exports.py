@@ -3,7 +3,7 @@
 An export is a directory (or a tarball of one) that a regulator verifies with `sha256sum` and
 `openssl` alone:
 
-    events/00001.jsonl ...   one event per line: canonical JSON (sorted keys, UTF-8, no
+    events/<position>.jsonl  one event per line: canonical JSON (sorted keys, UTF-8, no
                              spaces), in log order, split into segments
     manifest.json            format, scope, counts, first and last position, the Merkle root
                              (RFC 6962) over every line, the store's seal head, the previous
@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,14 +41,17 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import orjson
+from eventsourcing.utils import get_topic
 
 from domain.audit.exports import ArchiveExport, ExportChain
 from domain.conversations.aggregates import subject_key
+from domain.customers.aggregates import Customer, Staff
 from domain.shared import ERASED, Conflict, InvalidInput, Meta, derived_id
 from infra import integrity, signing
-from infra.audit import Slot, candidate_keys, envelope, sealed_slots
+from infra.audit import Slot, candidate_keys, envelope, stored_records
 from infra.crypto import TOKEN_PREFIX
-from infra.events import EventRecord
+from infra.events import EventRecord, to_record
+from infra.settings import Settings
 
 if TYPE_CHECKING:
     from infra.bootstrap import Container
@@ -54,6 +59,8 @@ if TYPE_CHECKING:
 FORMAT = "scrm-archive-export/1"
 SEGMENT_LINES = 100_000
 BATCH = 2000
+PARALLEL_FROM = 100_000  # log positions: below this, one process beats starting workers
+MAX_WORKERS = 8
 EXCLUDED = ("SHA256SUMS", "SHA256SUMS.ed25519.sig", "SHA256SUMS.p256.sig")
 
 
@@ -77,7 +84,9 @@ class MerkleTree:
         self._stack: list[bytes] = []
 
     def add(self, line: bytes) -> None:
-        h = leaf_hash(line)
+        self.add_leaf(leaf_hash(line))
+
+    def add_leaf(self, h: bytes) -> None:
         self.size += 1
         n = self.size
         while n % 2 == 0:
@@ -143,6 +152,17 @@ class People:
     staff: dict[str, str]
     customers: dict[str, list[tuple[str, str]]]
 
+
+# The events the directory follows, to read alone when a range starts mid-log.
+DIRECTORY_TOPICS = [
+    get_topic(getattr(aggregate, event))  # the event classes eventsourcing made
+    for aggregate, event in (
+        (Staff, "Registered"),
+        (Customer, "Added"),
+        (Customer, "IdentityAdded"),
+        (Customer, "IdentityLinked"),
+    )
+]
 
 _STAFF_FIELDS = ("staff_id", "assignee", "owner", "handover_to", "reader")
 _CUSTOMER_FIELDS = ("customer_id",)
@@ -211,7 +231,7 @@ class _Segments:
 
     def __init__(self, root: Path):
         self.root = root
-        (root / "events").mkdir()
+        (root / "events").mkdir(exist_ok=True)
         self.done: list[dict[str, Any]] = []
         self._file: io.BufferedWriter | None = None
         self._hash = hashlib.sha256()
@@ -221,7 +241,8 @@ class _Segments:
 
     def write(self, position: int, line: bytes) -> None:
         if self._file is None:
-            name = f"events/{len(self.done) + 1:05d}.jsonl"
+            # Named by its first position: segments sort in log order, whoever wrote them.
+            name = f"events/{position:012d}.jsonl"
             self._name = name
             self._file = open(self.root / name, "wb")  # noqa: SIM115 (closed in _close)
             self._hash = hashlib.sha256()
@@ -289,6 +310,7 @@ def produce(
     meta: Meta,
     progress: Callable[[int], None] | None = None,
     export_id: UUID | None = None,
+    parallel_from: int = PARALLEL_FROM,
 ) -> ExportResult:
     """Write an export of `scope` (domain.audit.exports.export_scope) to `out`: a new
     directory, or a tarball if `out` ends with .tar, .tar.gz or .tgz. Then record it."""
@@ -307,7 +329,7 @@ def produce(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".scrm-export-", dir=out.parent))
     try:
-        stats = _write_events(c, scope, work, cut, progress)
+        stats = _write_events(c, scope, work, cut, progress, parallel_from)
         produced_at = datetime.now(UTC).isoformat()
         manifest: dict[str, Any] = {
             "format": FORMAT,
@@ -405,14 +427,36 @@ def produce(
 
 
 @dataclass
-class _Stats:
-    tree: MerkleTree
-    segments: list[dict[str, Any]]
+class _Part:
+    """What one range of the log produced: its segments, the leaf hashes of its lines (in
+    order), counts, positions and the erased subjects it met."""
+
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    leaves: bytes = b""
     events: int = 0
     first: int | None = None
     last: int | None = None
     by_context: dict[str, int] = field(default_factory=dict)
-    erased_customers: int = 0
+    erased: set[str] = field(default_factory=set)
+
+
+def _ranges(cut: int, parts: int) -> list[tuple[int, int]]:
+    """[lo, hi] position ranges covering 1..cut, `parts` of them."""
+    size = -(-cut // parts)
+    return [(lo, min(lo + size - 1, cut)) for lo in range(1, cut + 1, size)]
+
+
+
+
+@dataclass
+class _Stats:
+    tree: MerkleTree
+    segments: list[dict[str, Any]]
+    events: int
+    first: int | None
+    last: int | None
+    by_context: dict[str, int]
+    erased_customers: int
 
 
 def _write_events(
@@ -421,72 +465,295 @@ def _write_events(
     root: Path,
     cut: int,
     progress: Callable[[int], None] | None,
+    parallel_from: int,
 ) -> _Stats:
-    assert c.integrity_db is not None
-    scope = {
-        **scope,
-        "from_key": _sortable(scope["from"]),
-        "to_key": _sortable(scope["to"]),
-        "customer_set": set(scope["customers"]),
-        "staff_set": set(scope["staff"]),
-    }
-    erased = _erased_keys(c)
-    directory = _Directory()
-    segments = _Segments(root)
-    stats = _Stats(tree=MerkleTree(), segments=[])
-    erased_seen: set[str] = set()
-    # Keys that sealed an aggregate's data, gathered along its history (a ticket's comment
-    # does not repeat the ticket's customer).
-    known_keys: dict[str, tuple[UUID, ...]] = {}
-    for batch in c.log_batches(BATCH):
-        batch = [r for r in batch if r.position <= cut]
-        if not batch:
-            break
-        chosen: list[tuple[EventRecord, set[str], People]] = []
-        for r in batch:
-            directory.follow(r)
-            staff, customers = _referenced(r, directory)
-            if _in_scope(r, scope, staff, customers):
-                chosen.append((r, customers, directory.as_of_now(staff, customers)))
-        if chosen:
-            lines = _lines(c, chosen, erased, known_keys, erased_seen)
-            for r, line in lines:
-                segments.write(r.position, line)
-                stats.tree.add(line)
-                stats.events += 1
-                stats.by_context[r.context] = stats.by_context.get(r.context, 0) + 1
-                if stats.first is None:
-                    stats.first = r.position
-                stats.last = r.position
-        if progress is not None:
-            progress(len(batch))
-        if batch[-1].position >= cut:
-            break
-    stats.segments = segments.close()
-    stats.erased_customers = len(erased_seen)
-    return stats
+    """The lines of every event in scope up to `cut`. A long log is cut into one range per
+    core, each written by a process of its own (the work is CPU-bound Python: decoding,
+    decrypting, canonical JSON, hashing); the parts are put back together in log order."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if cut < parallel_from or workers < 2:
+        parts = [_RangeWriter(c, scope, root, _erased_keys(c)).run(1, cut, progress)]
+    else:
+        ranges = _ranges(cut, workers)
+        spawn = multiprocessing.get_context("spawn")  # no inherited connections or threads
+        with ProcessPoolExecutor(len(ranges), mp_context=spawn) as pool:
+            futures = [
+                pool.submit(_export_range, c.settings, scope, str(root), lo, hi)
+                for lo, hi in ranges
+            ]
+            parts = []
+            for future, (lo, hi) in zip(futures, ranges, strict=True):
+                parts.append(future.result())
+                if progress is not None:
+                    progress(hi - lo + 1)
+    tree = MerkleTree()
+    by_context: dict[str, int] = {}
+    erased: set[str] = set()
+    for part in parts:
+        for i in range(0, len(part.leaves), 32):
+            tree.add_leaf(part.leaves[i : i + 32])
+        for k, v in part.by_context.items():
+            by_context[k] = by_context.get(k, 0) + v
+        erased |= part.erased
+    firsts = [p.first for p in parts if p.first is not None]
+    lasts = [p.last for p in parts if p.last is not None]
+    return _Stats(
+        tree=tree,
+        segments=[seg for part in parts for seg in part.segments],
+        events=sum(p.events for p in parts),
+        first=firsts[0] if firsts else None,
+        last=lasts[-1] if lasts else None,
+        by_context=by_context,
+        erased_customers=len(erased),
+    )
+
+
+def _export_range(settings: Settings, scope: dict[str, Any], root: str, lo: int, hi: int) -> _Part:
+    """A worker process's share: its own container, the directory as the log stood just
+    before `lo`, then the events lo..hi."""
+    from infra.bootstrap import bootstrap
+
+    c = bootstrap(settings)
+    try:
+        return _RangeWriter(c, scope, Path(root), _erased_keys(c)).run(lo, hi)
+    finally:
+        c.close()
+
+
+class _RangeWriter:
+    """Lines for the events of one range of positions, in log order."""
+
+    def __init__(self, c: Container, scope: dict[str, Any], root: Path, erased: set[UUID]):
+        self.c = c
+        self.scope = {
+            **scope,
+            "from_key": _sortable(scope["from"]),
+            "to_key": _sortable(scope["to"]),
+            "customer_set": set(scope["customers"]),
+            "staff_set": set(scope["staff"]),
+        }
+        self.erased = erased
+        self.erased_ids = {str(u) for u in erased}
+        self.directory = _Directory()
+        self.segments = _Segments(root)
+        self.part = _Part()
+        self._leaves = bytearray()
+        self._opened: dict[str, str | None] = {}  # identity token -> plaintext (names)
+        self._history_keys: dict[str, tuple[UUID, ...]] = {}
+
+    def run(self, lo: int, hi: int, progress: Callable[[int], None] | None = None) -> _Part:
+        self._directory_before(lo)
+        for batch in self.c.log_batches(BATCH, after=lo - 1):
+            batch = [r for r in batch if r.position <= hi]
+            if not batch:
+                break
+            chosen: list[tuple[EventRecord, set[str], People]] = []
+            for r in batch:
+                self.directory.follow(r)
+                staff, customers = _referenced(r, self.directory)
+                if _in_scope(r, self.scope, staff, customers):
+                    chosen.append((r, customers, self.directory.as_of_now(staff, customers)))
+            if chosen:
+                self._write(chosen)
+            if progress is not None:
+                progress(len(batch))
+            if batch[-1].position >= hi:
+                break
+        self.part.segments = self.segments.close()
+        self.part.leaves = bytes(self._leaves)
+        return self.part
+
+    def _directory_before(self, lo: int) -> None:
+        """Who was who when the range begins: the directory's own events before it (staff
+        registered, customers' identities), read alone."""
+        if lo <= 1:
+            return
+        app = self.c.customers
+        after = 0
+        while True:
+            found = app.recorder.select_notifications(
+                start=after + 1, limit=5000, stop=lo - 1, topics=DIRECTORY_TOPICS
+            )
+            if not found:
+                return
+            for n in found:
+                self.directory.follow(to_record(n, app.mapper))
+            after = found[-1].id
+
+    def _write(self, chosen: list[tuple[EventRecord, set[str], People]]) -> None:
+        part = self.part
+        for r, line in self._lines(chosen):
+            self.segments.write(r.position, line)
+            self._leaves += leaf_hash(line)
+            part.events += 1
+            part.by_context[r.context] = part.by_context.get(r.context, 0) + 1
+            if part.first is None:
+                part.first = r.position
+            part.last = r.position
+
+    def _lines(
+        self, chosen: list[tuple[EventRecord, set[str], People]]
+    ) -> Iterator[tuple[EventRecord, bytes]]:
+        """The batch's lines: personal data opened in one key-store round trip, erased
+        customers redacted, names as they were when each event was recorded."""
+        c = self.c
+        assert c.integrity_db is not None
+        first, last = chosen[0][0].position, chosen[-1][0].position
+        seals = {
+            int(p): bytes(d).hex()
+            for p, d in c.integrity_db.query(
+                f"SELECT position, digest FROM {integrity.SEALS} WHERE position BETWEEN ? AND ?",
+                (first, last),
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        slots: list[Slot] = []
+        hidden: list[bool] = []
+        for r, customers, people in chosen:
+            gone = self._concerns(r, customers) if self.erased else set()
+            self.part.erased.update(gone)
+            # r.data is this record's own (decoded for this read): filled in place.
+            row = {
+                **envelope(r),  # the audit trail's shape, so both read alike
+                "seal": seals.get(r.position),
+                "erased": bool(gone),
+                "names": {},
+            }
+            rows.append(row)
+            hidden.append(bool(gone))
+            identity_slots = self._names(row, people)
+            if TOKEN_PREFIX.encode() not in orjson.dumps(r.data):  # nothing sealed in it
+                slots.extend(identity_slots)
+                continue
+            found = _sealed(r.data, self._likely_keys(r), r.originator_id, [])
+            for slot in found:
+                if gone:
+                    slot.holder[slot.key] = ERASED
+                else:
+                    slots.append(slot)
+            slots.extend(identity_slots)
+        if slots:
+            self._open(slots)
+        for (r, customers, people), row, redact in zip(chosen, rows, hidden, strict=True):
+            if redact:
+                self._redact(row, customers, people)
+            yield r, canonical(row)
+
+    def _likely_keys(self, r: EventRecord) -> tuple[UUID, ...]:
+        """The keys that seal this event's values, as far as the event itself says: its
+        conversation subject, the customer it names, the aggregate itself, a ticket's own
+        subject. Anything these do not open is retried with the aggregate's whole history
+        (`_open`)."""
+        d = r.data
+        keys: list[UUID] = []
+        subject = d.get("subject")
+        if isinstance(subject, str) and subject:
+            keys.append(derived_id("subject", subject))
+        customer = d.get("customer_id")
+        if isinstance(customer, str) and (ident := _uuid(customer)) is not None:
+            keys.append(ident)
+        own = UUID(r.originator_id)
+        keys.append(own)
+        if r.context == "tickets":
+            keys.append(derived_id("subject", f"ticket:{own}"))
+        return tuple(keys)
+
+    def _open(self, slots: list[Slot]) -> None:
+        vault = self.c.vault
+        results = vault.open_with_any([(s.token, s.candidates) for s in slots])
+        retry: list[tuple[Slot, str]] = []
+        for s, (plain, lost) in zip(slots, results, strict=True):
+            if plain is None and not lost and s.path:
+                retry.append((s, s.path))
+                continue
+            self._fill(s, plain, lost)
+        if retry:  # keys the event does not name: its aggregate's history names them
+            for s, _ in retry:
+                s.candidates = self._history(s)
+            again = vault.open_with_any([(s.token, s.candidates) for s, _ in retry])
+            for (s, _), (plain, lost) in zip(retry, again, strict=True):
+                self._fill(s, plain, lost)
+
+    def _history(self, slot: Slot) -> tuple[UUID, ...]:
+        aggregate = slot.aggregate_id
+        if aggregate not in self._history_keys:
+            records = stored_records(self.c, UUID(aggregate))
+            self._history_keys[aggregate] = candidate_keys(aggregate, [r.data for r in records])
+        return self._history_keys[aggregate]
+
+    def _fill(self, s: Slot, plain: str | None, lost: bool) -> None:
+        if not s.path:  # an identity in `names`: the same phone recurs, opened once
+            self._opened[s.token] = plain if plain is not None else (ERASED if lost else None)
+        s.holder[s.key] = plain if plain is not None else (ERASED if lost else s.token)
+        if plain is not None and s.msgid is not None and isinstance(s.holder, dict):
+            # An archived message's payload: shown as what it is, the content in clear.
+            del s.holder[s.key]
+            s.holder["content"] = orjson.loads(plain)
+
+    def _concerns(self, r: EventRecord, customers: set[str]) -> set[str]:
+        """The erased customers (or conversation subjects) an event is about."""
+        found = {cid for cid in customers if cid in self.erased_ids}
+        if r.originator_id in self.erased_ids:
+            found.add(r.originator_id)
+        d = r.data
+        subject = d.get("subject")
+        if isinstance(subject, str) and derived_id("subject", subject) in self.erased:
+            found.add(subject)
+        sender, recipients, room = d.get("sender"), d.get("recipients"), d.get("room_id")
+        if isinstance(sender, str) and isinstance(recipients, list) and isinstance(room, str):
+            key = subject_key(sender, [x for x in recipients if isinstance(x, str)], room)
+            if derived_id("subject", key) in self.erased:
+                found.add(key)
+        return found
+
+    def _redact(self, row: dict[str, Any], customers: set[str], people: People) -> None:
+        _redact_identities(row["data"])
+        # Their identifiers (WeCom ids, openids) wherever the event repeats them: in a
+        # claim's key, an erasure's subjects, a message's recipients.
+        identifiers = {
+            value
+            for cid in customers
+            if cid in self.erased_ids
+            for _, value in people.customers.get(cid, [])
+            if not value.startswith(TOKEN_PREFIX)
+        }
+        if identifiers:
+            row["data"] = _scrub(row["data"], identifiers)
+
+    def _names(self, row: dict[str, Any], people: People) -> list[Slot]:
+        return _names(row, people, self._opened)
+
+
+def _sealed(
+    value: Any, candidates: tuple[UUID, ...], aggregate: str, out: list[Slot]
+) -> list[Slot]:
+    """Every sealed value in an event's data (as infra.audit.sealed_slots finds them, without
+    the paths an export does not show: this runs for every event)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for k, v in items:
+        if isinstance(v, str):
+            if v.startswith(TOKEN_PREFIX):
+                msgid = value.get("msgid") if k == "sealed" and isinstance(value, dict) else None
+                out.append(
+                    Slot(
+                        value,
+                        k,
+                        "data",
+                        v,
+                        candidates,
+                        msgid if isinstance(msgid, str) else None,
+                        aggregate,
+                    )
+                )
+        elif isinstance(v, dict | list):
+            _sealed(v, candidates, aggregate, out)
+    return out
 
 
 def _erased_keys(c: Container) -> set[UUID]:
     """Every data key destroyed (erasure): whose data shows as erased."""
     rows = c.key_db.query("SELECT customer_id FROM scrm_data_keys WHERE wrapped IS NULL")
     return {UUID(r[0]) for r in rows}
-
-
-def _concerns(r: EventRecord, customers: set[str], erased: set[UUID]) -> set[str]:
-    """The erased customers (or conversation subjects) an event is about."""
-    found = {cid for cid in customers if _uuid(cid) in erased}
-    if _uuid(r.originator_id) in erased:
-        found.add(r.originator_id)
-    subject = r.data.get("subject")
-    if isinstance(subject, str) and derived_id("subject", subject) in erased:
-        found.add(subject)
-    sender, recipients, room = r.data.get("sender"), r.data.get("recipients"), r.data.get("room_id")
-    if isinstance(sender, str) and isinstance(recipients, list) and isinstance(room, str):
-        key = subject_key(sender, [x for x in recipients if isinstance(x, str)], room)
-        if derived_id("subject", key) in erased:
-            found.add(key)
-    return found
 
 
 def _uuid(value: str) -> UUID | None:
@@ -496,85 +763,11 @@ def _uuid(value: str) -> UUID | None:
         return None
 
 
-def _lines(
-    c: Container,
-    chosen: list[tuple[EventRecord, set[str], People]],
-    erased: set[UUID],
-    known_keys: dict[str, tuple[UUID, ...]],
-    erased_seen: set[str],
-) -> Iterator[tuple[EventRecord, bytes]]:
-    """The batch's lines: personal data opened in one key-store round trip, erased customers
-    redacted, names as they were when each event was recorded."""
-    assert c.integrity_db is not None
-    first, last = chosen[0][0].position, chosen[-1][0].position
-    seals = {
-        int(p): bytes(d).hex()
-        for p, d in c.integrity_db.query(
-            f"SELECT position, digest FROM {integrity.SEALS} WHERE position BETWEEN ? AND ?",
-            (first, last),
-        )
-    }
-    rows: list[dict[str, Any]] = []
-    slots: list[Slot] = []
-    redacted: list[bool] = []
-    for r, customers, people in chosen:
-        gone = _concerns(r, customers, erased)
-        erased_seen.update(gone)
-        data = orjson.loads(orjson.dumps(r.data))  # a copy to fill in
-        row = {
-            **envelope(r),  # the audit trail's shape, so both read alike
-            "data": data,
-            "seal": seals.get(r.position),
-            "erased": bool(gone),
-            "names": {},
-        }
-        rows.append(row)
-        redacted.append(bool(gone))
-        found = sealed_slots(data, "data", (), [])
-        identity_slots = _names(row, people)
-        if not found and not identity_slots:
-            continue
-        keys = candidate_keys(r.originator_id, [r.data])
-        if len(keys) > 2 or r.originator_id in known_keys:
-            keys = tuple(dict.fromkeys([*known_keys.get(r.originator_id, ()), *keys]))
-            known_keys[r.originator_id] = keys
-        for s in found:
-            if gone:
-                s.holder[s.key] = ERASED
-            else:
-                s.candidates = keys
-                slots.append(s)
-        slots.extend(identity_slots)
-    if slots:
-        for s, (plain, lost) in zip(
-            slots, c.vault.open_with_any([(s.token, s.candidates) for s in slots]), strict=True
-        ):
-            s.holder[s.key] = plain if plain is not None else (ERASED if lost else s.token)
-            if plain is not None and s.msgid is not None and isinstance(s.holder, dict):
-                # An archived message's payload: shown as what it is, the content in clear.
-                del s.holder[s.key]
-                s.holder["content"] = orjson.loads(plain)
-    for (r, customers, people), row, hidden in zip(chosen, rows, redacted, strict=True):
-        if hidden:
-            _redact_identities(row["data"])
-            # Their identifiers (WeCom ids, openids) wherever the event repeats them: in a
-            # claim's key, an erasure's subjects, a message's recipients.
-            identifiers = {
-                value
-                for cid in customers
-                if _uuid(cid) in erased
-                for _, value in people.customers.get(cid, [])
-                if not value.startswith(TOKEN_PREFIX)
-            }
-            if identifiers:
-                row["data"] = _scrub(row["data"], identifiers)
-        yield r, canonical(row)
-
-
-def _names(row: dict[str, Any], people: People) -> list[Slot]:
+def _names(row: dict[str, Any], people: People, opened: dict[str, str | None]) -> list[Slot]:
     """`names`: each staff member's name and each customer's identities as they were then
-    (an erased customer's as erased). Returns the sealed identities (phones) to open with the
-    batch; each writes itself back as `kind:plaintext`."""
+    (an erased customer's as erased). Returns the sealed identities (phones) still to open
+    with the batch (`opened` holds those opened before); each writes itself back as
+    `kind:plaintext`."""
     names: dict[str, Any] = row["names"]
     for s, name in sorted(people.staff.items()):
         names[f"staff:{s}"] = name
@@ -586,7 +779,11 @@ def _names(row: dict[str, Any], people: People) -> list[Slot]:
         shown = [f"{kind}:{value}" for kind, value in known]
         names[f"customer:{cid}"] = shown
         for i, (kind, value) in enumerate(known):
-            if value.startswith(TOKEN_PREFIX):
+            if not value.startswith(TOKEN_PREFIX):
+                continue
+            if opened.get(value) is not None:
+                shown[i] = f"{kind}:{opened[value]}"
+            else:
                 out.append(Slot(_Prefixed(shown, kind), i, "", value, (UUID(cid),)))
     return out
 
