@@ -267,7 +267,8 @@ def correlation_view(
     if reveal is not None:
         sealed = {e["aggregate_id"] for e in events if sealed_slots(e["data"], "", (), [])}
         candidates = {
-            a: candidate_keys(a, [r.data for r in stored_records(c, UUID(a))]) for a in sorted(sealed)
+            a: candidate_keys(a, [r.data for r in stored_records(c, UUID(a))])
+            for a in sorted(sealed)
         }
         slots: list[Slot] = []
         for n, e in enumerate(events):

@@ -446,8 +446,6 @@ def _ranges(cut: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size - 1, cut)) for lo in range(1, cut + 1, size)]
 
 
-
-
 @dataclass
 class _Stats:
     tree: MerkleTree
