@@ -126,10 +126,15 @@ def _plain(node: Any) -> Any:
             if kind in ("decimal_str", "meta"):
                 return _plain(value)
             raise _NeedsMapper(kind)
-        return {k: _plain(v) for k, v in node.items()}
+        # Only containers can hold a wrapped value: leaves are taken as they are, without a
+        # call each (most of an event's values are leaves; this is every read's hot path).
+        return {k: _plain(v) if type(v) in _CONTAINERS else v for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v) if type(v) in _CONTAINERS else v for v in node]
     return node
+
+
+_CONTAINERS = (dict, list)
 
 
 def to_record(notification: Notification, mapper: Mapper[Any]) -> EventRecord:

@@ -226,9 +226,9 @@ class ExportBench:
             Row(
                 "E2",
                 f"export {events:,} events ({size / 1e6:,.0f} MB of JSON Lines), whole command",
-                f"{fmt_rate(rate)} ev/s ({elapsed:.1f} s)",
+                f"{fmt_rate(rate)} events ({elapsed:.1f} s)",
                 "COPY of the stored records to a file",
-                f"{fmt_rate(raw)} rec/s ({copy_bytes / 1e6:,.0f} MB)",
+                f"{fmt_rate(raw)} records ({copy_bytes / 1e6:,.0f} MB)",
                 fmt_ratio(rate, raw),
                 f"≥ {TARGET_EXPORT:,}/s: {'met' if rate >= TARGET_EXPORT else 'NOT met'}",
             )
@@ -259,7 +259,7 @@ class ExportBench:
                 "E3",
                 f"`scrm archive verify` ({events:,} events: sums, signatures, every line,"
                 " Merkle root)",
-                f"{fmt_rate(events / elapsed)} ev/s"
+                f"{fmt_rate(events / elapsed)} events"
                 f" ({size / 1e6 / elapsed:,.0f} MB/s, {elapsed:.1f} s)",
                 "sha256sum over the same segments",
                 f"{size / 1e6 / sha_s:,.0f} MB/s ({sha_s:.1f} s)",
@@ -291,9 +291,9 @@ class ExportBench:
                 "E4",
                 f"`scrm audit verify`: {records:,} records against their seals, the chain,"
                 f" {report['checkpoints_verified']} signed checkpoint(s)",
-                f"{fmt_rate(records / elapsed)} rec/s ({elapsed:.1f} s)",
+                f"{fmt_rate(records / elapsed)} records ({elapsed:.1f} s)",
                 "COPY of the stored records",
-                f"{fmt_rate(records / copy_s)} rec/s",
+                f"{fmt_rate(records / copy_s)} records",
                 fmt_ratio(copy_s, elapsed),
             )
         )
