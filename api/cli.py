@@ -275,6 +275,8 @@ def demo(
     c = _container()
     if c.head() == 0:
         c.extras["demo"] = load_everything(c)
+        if c.notary is not None:  # the store's seals, signed: `scrm audit verify` checks them
+            c.notary.checkpoint()
         typer.echo(f"Loaded demo data into {c.settings.data_dir}/ ({c.head()} events).")
     else:
         typer.echo(f"Demo data already present ({c.head()} events in {c.settings.data_dir}/).")
@@ -317,6 +319,10 @@ Try:
   curl -s {base}/v1/payees/zhao.shifu/statements/{statement} -H "Authorization: Bearer $TOKEN"
   curl -s {base}/v1/ledger/check -H "Authorization: Bearer $TOKEN"
   curl -s {base}/v1/ledger/balances -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {base}/v1/audit/verifications -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {base}/v1/exports -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}'
   open {base}/docs   (OpenAPI)
 """)
     if serve_api:
