@@ -215,3 +215,21 @@ def _a_sealed_phone(c: Any, customer: UUID) -> str:
     text = bytes(events[0].state).decode()
     start = text.index("pd1.")
     return text[start : text.index('"', start)]
+
+
+def test_a_store_written_before_seals_existed_is_sealed_once_at_start(settings: Settings) -> None:
+    _seed(settings, checkpoint=False)
+    # What a store from before this version holds: records, no seals.
+    _sql(settings, f"DELETE FROM {integrity.SEALS}")
+    _sql(settings, f"UPDATE {integrity.HEAD} SET position = 0, size = 0, chain = ?", (bytes(32),))
+    records = _sql(settings, "SELECT COUNT(*) FROM {table}")[0][0]
+    c = bootstrap(settings)  # seals the backlog, as found
+    try:
+        assert integrity.head(c.integrity_db)[1] == records  # type: ignore[arg-type]
+        c.customers.add_customer(
+            identities=[("phone", "13600000001")], tags=[], owner=None, meta=meta()
+        )  # and goes on sealing from there
+    finally:
+        c.close()
+    code, report = _verify(settings)
+    assert code == 0 and report["sealed"] == report["records"] > records, report
