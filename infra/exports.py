@@ -862,13 +862,18 @@ def readme(manifest: dict[str, Any]) -> str:
         if previous
         else "This is the first export: it follows no other.\n"
     )
+    span = (
+        f"Events: {manifest['counts']['events']}, log positions {manifest['first_position']}"
+        f" to {manifest['last_position']}."
+        if manifest["counts"]["events"]
+        else "Events: none in this scope."
+    )
     return f"""scrm archive export number {manifest["number"]}
 {"=" * 40}
 Produced {manifest["produced_at"]} for {manifest["produced_by"]}.
 Scope: {orjson.dumps(manifest["scope"]).decode()}
 ({manifest["time"]})
-Events: {manifest["counts"]["events"]}, log positions {manifest["first_position"]} to \
-{manifest["last_position"]}.
+{span}
 
 What is here
 - events/*.jsonl: one event per line, canonical JSON (UTF-8, keys sorted), in log order.
