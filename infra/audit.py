@@ -293,26 +293,43 @@ class Slot:
 
 
 def sealed_slots(
-    value: Any, path: str, candidates: tuple[UUID, ...], out: list[Slot]
+    value: Any, path: str, candidates: tuple[UUID, ...], out: list[Slot], aggregate: str = ""
 ) -> list[Slot]:
-    """Every sealed value under `value`, with its path."""
-    entries: list[tuple[str, str | int, Any]]
-    if isinstance(value, dict):
-        entries = [(f"{path}.{k}" if path else str(k), k, v) for k, v in value.items()]
+    """Every sealed value under `value`, with its path (and whose aggregate's it is). Paths
+    are built only where a sealed value is found or a container entered: exports walk every
+    event with this."""
+    is_dict = isinstance(value, dict)
+    if is_dict:
+        entries: Iterable[tuple[Any, Any]] = value.items()
     elif isinstance(value, list):
-        entries = [(f"{path}[{i}]", i, v) for i, v in enumerate(value)]
+        entries = enumerate(value)
     else:
         return out
-    for where, k, v in entries:
-        if isinstance(v, str) and v.startswith(TOKEN_PREFIX):
-            # An archived message's content: the access log names the message.
-            msgid = value.get("msgid") if isinstance(value, dict) and k == "sealed" else None
-            out.append(
-                Slot(value, k, where, v, candidates, msgid if isinstance(msgid, str) else None)
-            )
-        else:
-            sealed_slots(v, where, candidates, out)
+    for k, v in entries:
+        if isinstance(v, str):
+            if v.startswith(TOKEN_PREFIX):
+                # An archived message's content: the access log names the message.
+                msgid = value.get("msgid") if is_dict and k == "sealed" else None
+                out.append(
+                    Slot(
+                        value,
+                        k,
+                        _step(path, k, is_dict),
+                        v,
+                        candidates,
+                        msgid if isinstance(msgid, str) else None,
+                        aggregate,
+                    )
+                )
+        elif isinstance(v, dict | list):
+            sealed_slots(v, _step(path, k, is_dict), candidates, out, aggregate)
     return out
+
+
+def _step(path: str, key: str | int, in_dict: bool) -> str:
+    if not in_dict:
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
 
 
 def candidate_keys(aggregate_id: str, values: Iterable[Any]) -> tuple[UUID, ...]:

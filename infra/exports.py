@@ -48,7 +48,7 @@ from domain.conversations.aggregates import subject_key
 from domain.customers.aggregates import Customer, Staff
 from domain.shared import ERASED, Conflict, InvalidInput, Meta, derived_id
 from infra import integrity, signing
-from infra.audit import Slot, candidate_keys, envelope, stored_records
+from infra.audit import Slot, candidate_keys, envelope, sealed_slots, stored_records
 from infra.crypto import TOKEN_PREFIX
 from infra.events import EventRecord, to_record
 from infra.settings import Settings
@@ -623,7 +623,7 @@ class _RangeWriter:
             if TOKEN_PREFIX.encode() not in orjson.dumps(r.data):  # nothing sealed in it
                 slots.extend(identity_slots)
                 continue
-            found = _sealed(r.data, self._likely_keys(r), r.originator_id, [])
+            found = sealed_slots(r.data, "data", self._likely_keys(r), [], r.originator_id)
             for slot in found:
                 if gone:
                     slot.holder[slot.key] = ERASED
@@ -720,32 +720,6 @@ class _RangeWriter:
 
     def _names(self, row: dict[str, Any], people: People) -> list[Slot]:
         return _names(row, people, self._opened)
-
-
-def _sealed(
-    value: Any, candidates: tuple[UUID, ...], aggregate: str, out: list[Slot]
-) -> list[Slot]:
-    """Every sealed value in an event's data (as infra.audit.sealed_slots finds them, without
-    the paths an export does not show: this runs for every event)."""
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for k, v in items:
-        if isinstance(v, str):
-            if v.startswith(TOKEN_PREFIX):
-                msgid = value.get("msgid") if k == "sealed" and isinstance(value, dict) else None
-                out.append(
-                    Slot(
-                        value,
-                        k,
-                        "data",
-                        v,
-                        candidates,
-                        msgid if isinstance(msgid, str) else None,
-                        aggregate,
-                    )
-                )
-        elif isinstance(v, dict | list):
-            _sealed(v, candidates, aggregate, out)
-    return out
 
 
 def _erased_keys(c: Container) -> set[UUID]:
