@@ -149,10 +149,13 @@ class Database:
             cur.execute(sql, params)
             return list(cur.fetchall())
 
-    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 10_000) -> Iterator[Any]:
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), size: int = 10_000, *, binary: bool = False
+    ) -> Iterator[Any]:
         """Rows a batch at a time, for results too large to hold at once (a settlement run
         hashing millions of lines): a server-side cursor on PostgreSQL, SQLite's own
-        cursor otherwise."""
+        cursor otherwise. `binary`: PostgreSQL sends values in its binary format (bytea
+        as is, not hex to decode; half again as fast for an export's millions of rows)."""
         if self.dialect == "sqlite":
             cur = self._sqlite().cursor()
             cur.execute(sql, params)
@@ -166,7 +169,7 @@ class Database:
         with (
             pool.connection() as conn,
             conn.transaction(),
-            conn.cursor(name="scrm_stream") as server,
+            conn.cursor(name="scrm_stream", binary=binary) as server,
         ):
             server.execute(_PLACEHOLDER.sub("%s", sql), params or None)  # type: ignore[arg-type]
             while batch := server.fetchmany(size):

@@ -139,3 +139,40 @@ def test_keys_made_in_bulk_seal_like_any_other_and_erasure_still_holds(
         assert all(other.vault.unseal(i, t) == f"v{i}" for i, t in sealed.items())
     finally:
         other.close()
+
+
+def test_a_key_ring_opens_with_whichever_candidate_sealed_the_value(
+    container: Container,
+) -> None:
+    vault, alice, bob, never = container.vault, uuid4(), uuid4(), uuid4()
+    for_alice, for_bob = vault.seal(alice, "13812345678"), vault.seal(bob, "13900000000")
+    ring = vault.key_ring()
+
+    # Bob's key is known to the ring only after the first answer; `never` has no key at all.
+    assert ring.open_with_any([(for_alice, [alice, never])]) == [("13812345678", False)]
+    assert ring.open_with_any([(for_bob, [alice, never, bob]), (for_alice, [bob, alice])]) == [
+        ("13900000000", False),
+        ("13812345678", False),
+    ]
+    assert ring.open_with_any([(for_bob, [alice, never]), ("13812345678", [alice])]) == [
+        (None, False),  # no candidate opens it
+        (None, False),  # not a sealed value
+    ]
+
+
+def test_a_key_ring_keeps_the_keys_as_the_store_had_them_where_the_vault_asks_afresh(
+    container: Container,
+) -> None:
+    """A ring is for one long read that checks erasures itself at its end (an export): it asks
+    the key store once per key. `Vault.open_with_any` asks every time."""
+    vault, alice, bob = container.vault, uuid4(), uuid4()
+    for_alice, for_bob = vault.seal(alice, "13812345678"), vault.seal(bob, "13900000000")
+    ring = vault.key_ring()
+    assert ring.open_with_any([(for_alice, [alice])]) == [("13812345678", False)]
+
+    vault.destroy(alice)
+    vault.destroy(bob)
+
+    assert ring.open_with_any([(for_alice, [alice])]) == [("13812345678", False)]
+    assert ring.open_with_any([(for_bob, [alice, bob])]) == [(None, True)]  # asked after
+    assert vault.open_with_any([(for_alice, [alice])]) == [(None, True)]
