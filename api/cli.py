@@ -323,6 +323,10 @@ Try:
   curl -s -X POST {base}/v1/exports -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' \\
        -d '{{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}'
+  curl -s -X POST {base}/v1/quotes -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"strategy": "default", "region": "621100",
+            "lines": [{{"sku": "LOCK-X2", "quantity": 2, "trade_in": 1}}]}}'
   open {base}/docs   (OpenAPI)
 """)
     if serve_api:
@@ -780,6 +784,10 @@ from api.cli_settlement import ledger_app, settlement_app  # noqa: E402
 
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(ledger_app, name="ledger")
+
+from api.cli_pricing import pricing_app  # noqa: E402
+
+app.add_typer(pricing_app, name="pricing")
 
 from api.cli_reconcile import reconcile_app  # noqa: E402
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from api.cli_support import By, cli_meta
 from api.cli_support import current as _current
 from api.cli_support import open_container as _container
-from domain.settlement.money import yuan
+from domain.money import yuan
 from domain.shared import Meta
 
 reconcile_app = typer.Typer(

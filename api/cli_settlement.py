@@ -1,6 +1,6 @@
 """`scrm settlement ...` and `scrm ledger ...`: settlement (多档位结算) from the command line,
 the same commands as api/routes/settlement.py. Amounts read in fen, as the API takes them,
-and show as yuan with two decimals (domain.settlement.money.yuan)."""
+and show as yuan with two decimals (domain.money.yuan)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_support import By, cli_meta
+from api.cli_support import By, cli_meta, json_file, moment
 from api.cli_support import current as _current
 from api.cli_support import open_container as _container
-from domain.settlement.money import yuan
+from domain.money import yuan
 from domain.shared import Meta, NotFound
 from infra.events import sortable_time
 from infra.settings import Settings
@@ -34,19 +34,6 @@ ledger_app = typer.Typer(help="The settlement ledger (总账), in double entry",
 
 def _meta(command: str, by: str) -> Meta:
     return cli_meta("settlement", command, by)
-
-
-def _moment(value: str, option: str) -> datetime:
-    """An ISO-8601 time with a timezone, in UTC."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time", param_hint=option) from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter(
-            f"{value!r} needs a timezone, e.g. 2026-11-09T10:00:00+08:00", param_hint=option
-        )
-    return moment.astimezone(UTC)
 
 
 def _print(table: Table) -> None:
@@ -96,12 +83,9 @@ def publish_rules(
 
     Items settle by the version in force at their own business time. A definition the
     domain refuses records nothing."""
-    try:
-        definition = orjson.loads(file.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise typer.BadParameter(f"{file}: {exc}", param_hint="FILE") from None
+    definition = json_file(file)
     meta = _meta("publish-rules", by)
-    when = _moment(effective_from, "--effective-from") if effective_from else meta.occurred_at
+    when = moment(effective_from, "--effective-from") if effective_from else meta.occurred_at
     with _container() as c:
         r = c.settlement.publish_rules(
             key, definition, effective_from=when, expected_version=expected_version, meta=meta
@@ -219,7 +203,7 @@ def record_item(
     facts = Facts(
         kind=kind,
         payee_id=payee,
-        occurred_at=_moment(occurred_at, "--occurred-at"),
+        occurred_at=moment(occurred_at, "--occurred-at"),
         service_type=service_type,
         template=template,
         region=region,
@@ -593,7 +577,7 @@ def ledger_balances(
     """Every account's balance (debit +, credit -), now or as of a business time."""
     from projections.settlement.ledger import balances
 
-    at = sortable_time(_moment(as_of, "--as-of")) if as_of else None
+    at = sortable_time(moment(as_of, "--as-of")) if as_of else None
     with _container() as c:
         _current(c)
         found = balances(c.read_db, as_of=at, prefix=prefix)

@@ -8,8 +8,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -32,6 +34,27 @@ def cli_meta(context: str, command: str, by: str) -> Meta:
         correlation_id=str(uuid.uuid4()),
         causation_id=f"cli:{context} {command}",
     )
+
+
+def json_file(path: Path) -> Any:
+    """A JSON file's content (a definition to publish), or a usage error naming the file."""
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="FILE") from None
+
+
+def moment(value: str, option: str) -> datetime:
+    """An option's ISO-8601 time with a timezone, in UTC."""
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time", param_hint=option) from None
+    if found.tzinfo is None:
+        raise typer.BadParameter(
+            f"{value!r} needs a timezone, e.g. 2026-11-09T10:00:00+08:00", param_hint=option
+        )
+    return found.astimezone(UTC)
 
 
 def current(c: Container) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_support import By, cli_meta
+from api.cli_support import By, cli_meta, json_file
 from api.cli_support import current as _current
 from api.cli_support import open_container as _container
 from domain.shared import Meta
@@ -27,13 +26,6 @@ def _meta(command: str, by: str) -> Meta:
     return cli_meta("tickets", command, by)
 
 
-def _json_file(path: Path) -> Any:
-    try:
-        return orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise typer.BadParameter(f"{path}: {exc}") from None
-
-
 @tickets_app.command("install-library")
 def install_library(by: By = "cli") -> None:
     """Define the shipped installation workflow (if it is not there) and publish the shipped
@@ -43,7 +35,7 @@ def install_library(by: By = "cli") -> None:
 
     with _container() as c:
         meta = _meta("install-library", by)
-        definition = _json_file(LIBRARY / "installation.json")
+        definition = json_file(LIBRARY / "installation.json")
         if c.tickets.find(WorkflowDefinition, WorkflowDefinition.create_id("installation")):
             typer.echo("workflow installation: already defined")
         else:
@@ -64,7 +56,7 @@ def define_workflow(
 ) -> None:
     """Define a new workflow from a JSON file (its version 1)."""
     with _container() as c:
-        r = c.tickets.define_workflow(_json_file(file), _meta("define-workflow", by))
+        r = c.tickets.define_workflow(json_file(file), _meta("define-workflow", by))
     typer.echo(f"workflow {r.id}: version {r.version} at position {r.position}")
 
 
@@ -82,7 +74,7 @@ def revise_workflow(
     with _container() as c:
         r = c.tickets.revise_workflow(
             key,
-            _json_file(file),
+            json_file(file),
             reason=reason,
             expected_version=expected_version,
             meta=_meta("revise-workflow", by),

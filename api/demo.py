@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from domain.conversations.application import ConversationsApp
@@ -373,6 +373,43 @@ def load_demo_settlement(c: Container) -> dict[str, str]:
     return {"payee": "zhao.shifu", "group": "installers-weekly", "period": period}
 
 
+# HQ's price strategy (docs/pricing.md): Hangzhou first-tier, Gansu third/fourth-tier with
+# Dingxi a county; 满5000减800, a trade-in subsidy for old locks.
+DEMO_STRATEGY: dict[str, Any] = {
+    "band": {"min": "-0.05", "max": "0.05"},
+    "tiers": {"first": "1.00", "third_fourth": "0.95", "county": "0.90"},
+    "regions": {"330100": "first", "620000": "third_fourth", "621100": "county"},
+    "default_tier": "third_fourth",
+    "products": {"LOCK-S1": 199_900, "LOCK-X2": 299_900, "BATTERY": 9_900},
+    "promotions": [
+        {"id": "800-off-5000", "kind": "threshold", "threshold": 500_000, "off": 80_000},
+        {"id": "old-lock-trade-in", "kind": "trade_in", "subsidy": 30_000, "cap_rate": "0.15"},
+    ],
+}
+
+
+def load_demo_pricing(c: Container) -> None:
+    """The strategy since the start of the year, Hangzhou floating 3% under it, and a flood
+    relief override on Dingxi for the next three days."""
+    now = datetime.now(UTC)
+    start = datetime(now.year, 1, 1, tzinfo=UTC)
+    hq = _meta("staff:hq.pricing")
+    c.pricing.publish("default", DEMO_STRATEGY, effective_from=start, expected_version=0, meta=hq)
+    c.pricing.set_float(
+        "default", "330100", "-0.03", effective_from=start, meta=_meta("staff:hz.manager")
+    )
+    c.pricing.declare_override(
+        "default",
+        override_id="dingxi-flood",
+        scope="621100",
+        factor="0.85",
+        reason="flood relief",
+        starts_at=now,
+        expires_at=now + timedelta(days=3),
+        meta=hq,
+    )
+
+
 def load_everything(c: Container) -> dict[str, str]:
     """Every part of the demo, in the order each needs the one before (tickets and
     settlement read the read models, so those are brought up to date first). Returns the ids
@@ -384,4 +421,5 @@ def load_everything(c: Container) -> dict[str, str]:
     c.start_follower().catch_up()
     ids["ticket"] = load_demo_tickets(c, ids.get("vip_customer"))
     ids |= load_demo_settlement(c)
+    load_demo_pricing(c)
     return ids

@@ -181,6 +181,46 @@ class ScrmAggregate(Aggregate):
             )
 
 
+class Versions:
+    """Configuration whose every version is an event taking effect at a business time
+    (settlement rule sets, price strategies, the retention policy, the RFM model): an
+    auditor sees which version decided what. The aggregate records versions through its own
+    `@event` methods (their names and fields are the stored events'), each calling
+    `_add_version`; the one in force at a time is the latest `effective_from` not after it,
+    the later version where two share one."""
+
+    VERSION: ClassVar[str]  # the version number's name in events and answers: rule_version
+    WHAT: ClassVar[str] = "configuration"  # for people: "rule set"
+    NOT_IN_FORCE: ClassVar[str] = "not_in_force"  # the 409's code before the first version
+    versions: list[dict[str, Any]]
+
+    def _add_version(self, effective_from: datetime, **fields: Any) -> None:
+        self.versions = [
+            *self.versions,
+            {self.VERSION: len(self.versions) + 1, **fields, "effective_from": effective_from},
+        ]
+
+    @property
+    def current_version(self) -> int:
+        return len(self.versions)
+
+    def in_force(self, at: datetime) -> dict[str, Any] | None:
+        found = [v for v in self.versions if v["effective_from"] <= at]
+        return max(found, key=lambda v: (v["effective_from"], v[self.VERSION]), default=None)
+
+    def version_at(self, at: datetime) -> dict[str, Any]:
+        """`in_force`, or 409 before the first version takes effect."""
+        found = self.in_force(at)
+        if found is None:
+            key = getattr(self, "key", None)
+            raise Conflict(
+                f"no version of {self.WHAT}{f' {key!r}' if key else ''} is in force at"
+                f" {at.isoformat()}",
+                code=self.NOT_IN_FORCE,
+            )
+        return found
+
+
 def event_name(event_class: type) -> str:
     """Business name of an event class: `ChannelCode.Scanned` -> `ChannelCodeScanned`."""
     return event_class.__qualname__.replace(".", "")

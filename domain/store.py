@@ -22,7 +22,15 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, retry
 
 from domain.inbox import InboxOutcome, InboxReceipt
-from domain.shared import ConcurrentUpdate, Meta, NotFound
+from domain.shared import (
+    ConcurrentUpdate,
+    Conflict,
+    Meta,
+    NotFound,
+    Recorded,
+    require_aware,
+    require_slug,
+)
 from domain.transcoding import OrjsonTranscoder
 
 A = TypeVar("A")
@@ -164,6 +172,44 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
             return _existing_sqlite(recorder, wanted)
         # Any other recorder (in-memory): one lookup per id, through its public API.
         return {i for i in wanted if recorder.select_events(i, limit=1)}
+
+    def publish_version(
+        self,
+        cls: Any,
+        key: str,
+        definition: Any,
+        *,
+        parse: Callable[[Any], object],
+        effective_from: datetime,
+        expected_version: int | None,
+        meta: Meta,
+    ) -> Recorded:
+        """The next version of a keyed configuration (`domain.shared.Versions`: a rule set, a
+        price strategy); the first publishes it. `parse` checks the definition first (422
+        naming the part at fault, nothing recorded). `expected_version` is the version the
+        caller last saw (0: none yet): another change in between is a 409."""
+        require_slug(key, "key")
+        parse(definition)
+        when = require_aware(effective_from, "effective_from")
+        assert when is not None
+
+        def attempt() -> Recorded:
+            found = self.find(cls, cls.create_id(key))
+            current = found.current_version if found is not None else 0
+            if expected_version is not None and expected_version != current:
+                raise Conflict(
+                    f"{cls.WHAT} {key} is at version {current}, not {expected_version}",
+                    code="stale_version",
+                )
+            if found is None:
+                found = cls(
+                    key=key, definition=definition, effective_from=effective_from, meta=meta
+                )
+            else:
+                found.revise(definition, effective_from, meta)
+            return Recorded(key, self.save_all(found), found.current_version)
+
+        return self.retrying(attempt)
 
     def retrying(self, attempt: Callable[[], R], tries: int = 12) -> R:
         """Re-run a command whose save lost a race, with jittered backoff so contenders

@@ -17,6 +17,7 @@ from domain.conversations.application import ConversationsApp
 from domain.customers.application import CustomersApp
 from domain.orders.application import OrdersApp
 from domain.ports import OrderDetailFetcher
+from domain.pricing.application import PricingApp
 from domain.segments.application import SegmentsApp
 from domain.settlement.application import SettlementApp
 from domain.tickets.application import TicketsApp
@@ -55,6 +56,7 @@ class Container:
     segments: SegmentsApp
     tickets: TicketsApp
     settlement: SettlementApp
+    pricing: PricingApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -194,6 +196,7 @@ class Container:
         self.segments.close()
         self.tickets.close()
         self.settlement.close()
+        self.pricing.close()
         self.customers.close()  # last: its infrastructure is the one they share
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
@@ -226,6 +229,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         segments = SegmentsApp(env=settings.event_store_env(), share_with=customers)
         tickets = TicketsApp(vault, env=settings.event_store_env(), share_with=customers)
         settlement = SettlementApp(vault, env=settings.event_store_env(), share_with=customers)
+        pricing = PricingApp(env=settings.event_store_env(), share_with=customers)
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
             projection.bind(vault)
@@ -239,6 +243,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     segments.on_recorded.append(appended.inc)
     tickets.on_recorded.append(appended.inc)
     settlement.on_recorded.append(appended.inc)
+    pricing.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -252,6 +257,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         segments=segments,
         tickets=tickets,
         settlement=settlement,
+        pricing=pricing,
         read_db=read_db,
         key_db=key_db,
         vault=vault,

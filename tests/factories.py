@@ -61,6 +61,9 @@ class ApiClient:
     def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
         return self.client.post(path, json=json, headers=self._headers(headers))
 
+    def put(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return self.client.put(path, json=json, headers=self._headers(headers))
+
     def get(
         self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
     ) -> Any:

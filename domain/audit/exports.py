@@ -19,6 +19,7 @@ CONTEXTS = (
     "customers",
     "inbox",
     "orders",
+    "pricing",
     "segments",
     "settlement",
     "tickets",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -30,6 +30,7 @@ from domain.shared import (
     Meta,
     NotFound,
     ScrmAggregate,
+    Versions,
     derived_id,
     require_text,
 )
@@ -66,9 +67,11 @@ def key_ids(customer: Customer) -> list[UUID]:
     ]
 
 
-class RetentionPolicy(ScrmAggregate):
+class RetentionPolicy(Versions, ScrmAggregate):
     """How long communications are kept after the last contact. One policy for the tenant;
     every version is an event with the time it takes effect."""
+
+    VERSION, WHAT = "policy_version", "retention policy"
 
     @staticmethod
     def create_id() -> UUID:
@@ -78,7 +81,7 @@ class RetentionPolicy(ScrmAggregate):
     def __init__(
         self, industry: str, communications_years: int, effective_from: datetime, meta: Meta
     ):
-        self.versions: list[dict[str, Any]] = []
+        self.versions = []
         self._add(industry, communications_years, effective_from)
 
     def revise(
@@ -104,20 +107,7 @@ class RetentionPolicy(ScrmAggregate):
         self._add(industry, communications_years, effective_from)
 
     def _add(self, industry: str, years: int, effective_from: datetime) -> None:
-        self.versions = [
-            *self.versions,
-            {
-                "policy_version": len(self.versions) + 1,
-                "industry": industry,
-                "communications_years": years,
-                "effective_from": effective_from,
-            },
-        ]
-
-    def in_force(self, at: datetime) -> dict[str, Any] | None:
-        """The latest version whose effective time has come (later versions win ties)."""
-        found = [v for v in self.versions if v["effective_from"] <= at]
-        return max(found, key=lambda v: (v["effective_from"], v["policy_version"]), default=None)
+        self._add_version(effective_from, industry=industry, communications_years=years)
 
 
 class LegalHold(ScrmAggregate):

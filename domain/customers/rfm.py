@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.shared import Conflict, InvalidInput, Meta, ScrmAggregate, derived_id
+from domain.shared import Conflict, InvalidInput, Meta, ScrmAggregate, Versions, derived_id
 from domain.store import ScrmApplication
 
 
@@ -81,9 +81,11 @@ DEFAULT_BANDS = RfmBands(
 )
 
 
-class RfmModel(ScrmAggregate):
+class RfmModel(Versions, ScrmAggregate):
     """The tenant's one RFM model. Version 0 is DEFAULT_BANDS, in force until a version
     published here takes effect."""
+
+    VERSION, WHAT = "model_version", "RFM model"
 
     @staticmethod
     def create_id() -> UUID:
@@ -91,7 +93,7 @@ class RfmModel(ScrmAggregate):
 
     @event("Published")
     def __init__(self, bands: dict[str, list[int]], effective_from: datetime, meta: Meta):
-        self.versions: list[dict[str, Any]] = []
+        self.versions = []
         self._add(bands, effective_from)
 
     def revise(self, bands: RfmBands, effective_from: datetime, meta: Meta) -> None:
@@ -113,14 +115,7 @@ class RfmModel(ScrmAggregate):
         self._add(bands, effective_from)
 
     def _add(self, bands: dict[str, list[int]], effective_from: datetime) -> None:
-        self.versions = [
-            *self.versions,
-            {
-                "model_version": len(self.versions) + 1,
-                "bands": bands,
-                "effective_from": effective_from,
-            },
-        ]
+        self._add_version(effective_from, bands=bands)
 
 
 def publish_rfm_model(

@@ -13,17 +13,19 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.settlement.money import scale
+from domain.money import scale
 from domain.settlement.rules import Line
-from domain.shared import Conflict, Gone, InvalidInput, Meta, ScrmAggregate, derived_id
+from domain.shared import Conflict, Gone, InvalidInput, Meta, ScrmAggregate, Versions, derived_id
 
 PAYEE_KINDS = ("installer", "distributor", "host", "agent", "brand", "store", "partner")
 DISPUTE_OUTCOMES = ("adjusted", "rejected")
 
 
-class RuleSet(ScrmAggregate):
+class RuleSet(Versions, ScrmAggregate):
     """One family of settlement rules (installers, distributors, hosts...). Every version has
     an `effective_from`; an item is settled by the version in force at its business time."""
+
+    VERSION, WHAT, NOT_IN_FORCE = "rule_version", "rule set", "no_rules_in_force"
 
     @staticmethod
     def create_id(key: str) -> UUID:
@@ -32,7 +34,7 @@ class RuleSet(ScrmAggregate):
     @event("Published")
     def __init__(self, key: str, definition: dict[str, Any], effective_from: datetime, meta: Meta):
         self.key = key
-        self.versions: list[dict[str, Any]] = []
+        self.versions = []
         self._add(definition, effective_from, meta)
 
     def revise(self, definition: dict[str, Any], effective_from: datetime, meta: Meta) -> int:
@@ -51,30 +53,7 @@ class RuleSet(ScrmAggregate):
         self._add(definition, effective_from, meta)
 
     def _add(self, definition: dict[str, Any], effective_from: datetime, meta: Meta) -> None:
-        self.versions = [
-            *self.versions,
-            {
-                "rule_version": len(self.versions) + 1,
-                "definition": definition,
-                "effective_from": effective_from,
-                "recorded_at": meta.occurred_at,
-            },
-        ]
-
-    @property
-    def current_version(self) -> int:
-        return len(self.versions)
-
-    def version_at(self, at: datetime) -> dict[str, Any]:
-        """The version in force at `at`: the latest effective_from not after it (the later
-        version where two share one). 409 before the first takes effect."""
-        found = [v for v in self.versions if v["effective_from"] <= at]
-        if not found:
-            raise Conflict(
-                f"no version of rule set {self.key!r} is in force at {at.isoformat()}",
-                code="no_rules_in_force",
-            )
-        return max(found, key=lambda v: (v["effective_from"], v["rule_version"]))
+        self._add_version(effective_from, definition=definition, recorded_at=meta.occurred_at)
 
 
 class PayeeGroup(ScrmAggregate):

@@ -42,7 +42,6 @@ from domain.shared import (
     Meta,
     NotFound,
     Recorded,
-    require_aware,
     require_slug,
     require_text,
 )
@@ -112,26 +111,15 @@ class SettlementApp(ScrmApplication):
     ) -> Recorded:
         """Publish the next version of a rule set. `expected_version` is the version the
         caller last saw (0: none yet); another change in between is a 409."""
-        require_slug(key, "key")
-        Rules.parse(definition)  # 422 naming the part at fault; nothing recorded
-        when = require_aware(effective_from, "effective_from")
-        assert when is not None
-
-        def attempt() -> Recorded:
-            found = self.find(RuleSet, RuleSet.create_id(key))
-            current = found.current_version if found is not None else 0
-            if expected_version is not None and expected_version != current:
-                raise Conflict(
-                    f"rule set {key} is at version {current}, not {expected_version}",
-                    code="stale_version",
-                )
-            if found is None:
-                found = RuleSet(key=key, definition=definition, effective_from=when, meta=meta)
-            else:
-                found.revise(definition, when, meta)
-            return Recorded(key, self.save_all(found), found.current_version)
-
-        return self.retrying(attempt)
+        return self.publish_version(
+            RuleSet,
+            key,
+            definition,
+            parse=Rules.parse,
+            effective_from=effective_from,
+            expected_version=expected_version,
+            meta=meta,
+        )
 
     def rule_set(self, key: str) -> RuleSet:
         return self.load(RuleSet, RuleSet.create_id(key), f"rule set {key}")

@@ -56,8 +56,8 @@ from decimal import Decimal
 from itertools import zip_longest
 from typing import Any, Literal, cast
 
+from domain.money import scale
 from domain.orders.platforms._common import beijing_time, fen, yuan_to_fen
-from domain.settlement.money import scale
 from domain.shared import InvalidInput
 
 Kind = Literal["payment", "refund"]

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.settlement.money import parse_fen, parse_rate, scale, split, yuan
+from domain.money import parse_fen, parse_rate, scale, split, yuan
 from domain.shared import DomainError, InvalidInput, require_slug
 
 ITEM_KINDS = ("service", "rating", "sale", "invite")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.settlement.money import MAX_FEN, parse_fen, parse_rate, round_fen, scale, split, yuan
+from domain.money import MAX_FEN, parse_fen, parse_rate, round_fen, scale, split, yuan
 from domain.shared import InvalidInput
 
 amounts = st.integers(min_value=-MAX_FEN, max_value=MAX_FEN)

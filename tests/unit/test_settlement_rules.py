@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.money import MAX_FEN, scale, split
 from domain.settlement.aggregates import Earning, Payout, RuleSet
 from domain.settlement.cycles import period_name, period_named, period_of
-from domain.settlement.money import MAX_FEN, scale, split
 from domain.settlement.rules import (
     COMPONENTS,
     Facts,

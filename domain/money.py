@@ -1,4 +1,4 @@
-"""Money in settlement: integer fen, one rounding rule, splits that always add up.
+"""Money: integer fen, one rounding rule, splits that always add up (settlement, pricing).
 
 CONVENTIONS.md: one amount is rounded half away from zero to the fen (`ROUND_HALF_UP`), here
 and nowhere else; rates and coefficients are `Decimal`, carried as strings in events; an amount
