@@ -294,6 +294,8 @@ def demo(
         "SELECT group_key, period FROM settlement_closed ORDER BY period DESC LIMIT 1"
     )
     statement = f"{closed[0][0]}/{closed[0][1]}" if closed else "<group>/<period>"
+    points = c.read_db.query("SELECT customer_id FROM promotions_points ORDER BY position LIMIT 1")
+    member = points[0][0] if points else "<customer-id>"
     typer.echo(f"""
 Admin token:
   export TOKEN={token}
@@ -323,6 +325,8 @@ Try:
   curl -s -X POST {base}/v1/exports -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' \\
        -d '{{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}'
+  curl -s "{base}/v1/customers/{member}/points" -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/coupons?customer_id={member}" -H "Authorization: Bearer $TOKEN"
   curl -s -X POST {base}/v1/quotes -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' \\
        -d '{{"strategy": "default", "region": "621100",
@@ -788,6 +792,10 @@ app.add_typer(ledger_app, name="ledger")
 from api.cli_pricing import pricing_app  # noqa: E402
 
 app.add_typer(pricing_app, name="pricing")
+
+from api.cli_promotions import promotions_app  # noqa: E402
+
+app.add_typer(promotions_app, name="promotions")
 
 from api.cli_reconcile import reconcile_app  # noqa: E402
 

@@ -410,6 +410,25 @@ def load_demo_pricing(c: Container) -> None:
     )
 
 
+def load_demo_promotions(c: Container, customer: str | None) -> str | None:
+    """A welcome coupon for the VIP customer, redeemed against an order, and points earned by
+    it and by a review. Returns the coupon's code."""
+    if customer is None:
+        return None
+    from domain.promotions.application import CouponSpec
+
+    now = datetime.now(UTC)
+    welcome = CouponSpec.parse("amount_off", 5_000, 20_000, now, now + timedelta(days=30))
+    staff = _meta("staff:zhang.wei")
+    code = c.promotions.issue_coupon(
+        customer, welcome, issued_by="campaign", issuer_ref="welcome", meta=staff
+    ).id
+    c.promotions.redeem_coupon(code, order_ref="DEMO-T-1", order_total=29_900, meta=staff)
+    c.promotions.earn_points(customer, 299, reason="order", ref="order:DEMO-T-1", meta=staff)
+    c.promotions.earn_points(customer, 50, reason="review", ref="review:DEMO-T-1", meta=staff)
+    return code
+
+
 def load_everything(c: Container) -> dict[str, str]:
     """Every part of the demo, in the order each needs the one before (tickets and
     settlement read the read models, so those are brought up to date first). Returns the ids
@@ -422,4 +441,7 @@ def load_everything(c: Container) -> dict[str, str]:
     ids["ticket"] = load_demo_tickets(c, ids.get("vip_customer"))
     ids |= load_demo_settlement(c)
     load_demo_pricing(c)
+    coupon = load_demo_promotions(c, ids.get("vip_customer"))
+    if coupon is not None:
+        ids["coupon"] = coupon
     return ids

@@ -18,6 +18,7 @@ from domain.customers.application import CustomersApp
 from domain.orders.application import OrdersApp
 from domain.ports import OrderDetailFetcher
 from domain.pricing.application import PricingApp
+from domain.promotions.application import PromotionsApp
 from domain.segments.application import SegmentsApp
 from domain.settlement.application import SettlementApp
 from domain.tickets.application import TicketsApp
@@ -57,6 +58,7 @@ class Container:
     tickets: TicketsApp
     settlement: SettlementApp
     pricing: PricingApp
+    promotions: PromotionsApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -197,6 +199,7 @@ class Container:
         self.tickets.close()
         self.settlement.close()
         self.pricing.close()
+        self.promotions.close()
         self.customers.close()  # last: its infrastructure is the one they share
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
@@ -230,6 +233,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         tickets = TicketsApp(vault, env=settings.event_store_env(), share_with=customers)
         settlement = SettlementApp(vault, env=settings.event_store_env(), share_with=customers)
         pricing = PricingApp(env=settings.event_store_env(), share_with=customers)
+        promotions = PromotionsApp(env=settings.event_store_env(), share_with=customers)
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
             projection.bind(vault)
@@ -244,6 +248,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     tickets.on_recorded.append(appended.inc)
     settlement.on_recorded.append(appended.inc)
     pricing.on_recorded.append(appended.inc)
+    promotions.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -258,6 +263,7 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         tickets=tickets,
         settlement=settlement,
         pricing=pricing,
+        promotions=promotions,
         read_db=read_db,
         key_db=key_db,
         vault=vault,

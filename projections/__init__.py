@@ -26,6 +26,7 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.customers.purchases import Purchases
     from projections.customers.staff import StaffDirectory
     from projections.orders.orders import Orders
+    from projections.promotions.promotions import Promotions
     from projections.segments.segments import Segments
     from projections.settlement.ledger import Ledger
     from projections.settlement.reconciliation import Reconciliation
@@ -51,4 +52,5 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Ledger(),
         Reconciliation(),
         Exports(),
+        Promotions(),
     ]

@@ -20,6 +20,7 @@ CONTEXTS = (
     "inbox",
     "orders",
     "pricing",
+    "promotions",
     "segments",
     "settlement",
     "tickets",

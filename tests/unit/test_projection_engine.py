@@ -51,6 +51,7 @@ READ_MODELS = [
     "reconciliation",
     "audit",
     "exports",
+    "promotions",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -240,6 +241,7 @@ def test_a_rebuilt_read_model_equals_the_live_one(
     open_a_ticket_and_breach_it(container, world.c1)
     project(container)
     settle_a_week(container)
+    use_coupons_and_points(container, str(world.c1))
     window = export_scope(T0 - timedelta(days=400), T0 + timedelta(days=400))
     exports.produce(
         container, window, tmp_path / "export", requested_by="user:r", role="regulator", meta=meta()
@@ -253,6 +255,32 @@ def test_a_rebuilt_read_model_equals_the_live_one(
     assert dump(container, name) == live
     assert container.engine.positions() == positions
     assert any(live.values())
+
+
+def use_coupons_and_points(container: Container, customer: str) -> None:
+    """The promotions read models: a coupon redeemed, one revoked, one expired by the sweep,
+    points earned and exchanged for a coupon."""
+    from datetime import UTC, datetime
+
+    from domain.promotions.application import CouponSpec
+    from infra.promotions import sweep_expired
+
+    p, now = container.promotions, datetime.now(UTC)
+    spec = CouponSpec.parse(
+        "amount_off", 1_000, 0, now - timedelta(days=2), now + timedelta(days=9)
+    )
+    lapsed = CouponSpec.parse(
+        "amount_off", 1_000, 0, now - timedelta(days=2), now - timedelta(days=1)
+    )
+    used = p.issue_coupon(customer, spec, issued_by="staff", issuer_ref="a", meta=meta()).id
+    p.redeem_coupon(used, order_ref="T-1", order_total=5_000, meta=meta())
+    dropped = p.issue_coupon(customer, spec, issued_by="rule", issuer_ref="r", meta=meta()).id
+    p.revoke_coupon(dropped, reason="mistake", meta=meta())
+    p.issue_coupon(customer, lapsed, issued_by="campaign", issuer_ref="c", meta=meta())
+    p.earn_points(customer, 500, reason="order", ref="order:T-1", meta=meta())
+    p.exchange_points_for_coupon(customer, 200, spec, meta=meta())
+    project(container)
+    assert sweep_expired(container, meta())
 
 
 def settle_a_week(container: Container) -> None:
