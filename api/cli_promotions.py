@@ -157,7 +157,7 @@ def earn(
         r = c.promotions.earn_points(
             customer_id, amount, reason=reason, ref=ref, meta=_meta("earn", by)
         )
-    _echo({"customer_id": r.id, "balance": r.version, "position": r.position})
+    _echo({"customer_id": r.customer_id, "balance": r.balance, "position": r.position})
 
 
 @promotions_app.command("exchange")
@@ -176,4 +176,4 @@ def exchange(
         r = c.promotions.exchange_points_for_coupon(
             customer_id, amount, _spec(kind, value, min_spend, None, expires_at, meta), meta=meta
         )
-    _echo({"code": r.id, "balance": r.version, "position": r.position})
+    _echo({"code": r.code, "balance": r.balance, "position": r.position})

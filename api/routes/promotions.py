@@ -125,7 +125,7 @@ def earn(
     r = c.promotions.earn_points(
         customer_id, body.points, reason=body.reason, ref=body.ref, meta=meta
     )
-    return {"customer_id": r.id, "balance": r.version, "position": r.position}
+    return {"customer_id": r.customer_id, "balance": r.balance, "position": r.position}
 
 
 @router.post("/customers/{customer_id}/points/spendings")
@@ -135,7 +135,7 @@ def spend(
     r = c.promotions.spend_points(
         customer_id, body.points, reason=body.reason, ref=body.ref, meta=meta
     )
-    return {"customer_id": r.id, "balance": r.version, "position": r.position}
+    return {"customer_id": r.customer_id, "balance": r.balance, "position": r.position}
 
 
 @router.post("/customers/{customer_id}/points/coupon-exchanges", status_code=201)
@@ -145,7 +145,7 @@ def exchange(
     r = c.promotions.exchange_points_for_coupon(
         customer_id, body.points, _spec(body.coupon, meta), meta=meta
     )
-    return {"code": r.id, "balance": r.version, "position": r.position}
+    return {"code": r.code, "balance": r.balance, "position": r.position}
 
 
 @router.get("/customers/{customer_id}/points", dependencies=[ReadYourWrites])

@@ -29,6 +29,17 @@ MAX_COUPON_DAYS = 3660
 
 
 @dataclass(frozen=True)
+class PointsMoved:
+    """What a points command answers: the balance after it, and the position of its last
+    event (None when the reference had been taken already: nothing new was recorded)."""
+
+    customer_id: str
+    balance: int
+    position: int | None
+    code: str | None = None  # the coupon an exchange issued
+
+
+@dataclass(frozen=True)
 class CouponSpec:
     """What a coupon gives, checked: `amount_off` fen, or `percent_off` a rate in (0, 1)."""
 
@@ -179,45 +190,45 @@ class PromotionsApp(ScrmApplication):
 
     def earn_points(
         self, customer_id: str, points: Any, *, reason: str, ref: str, meta: Meta
-    ) -> Recorded:
+    ) -> PointsMoved:
         """Points for an order or an action, once per `ref`."""
         return self._move(customer_id, points, reason, ref, meta, earn=True)
 
     def spend_points(
         self, customer_id: str, points: Any, *, reason: str, ref: str, meta: Meta
-    ) -> Recorded:
+    ) -> PointsMoved:
         """Points for a gift, once per `ref`; more than the balance is a 409."""
         return self._move(customer_id, points, reason, ref, meta, earn=False)
 
     def _move(
         self, customer_id: str, points: Any, reason: str, ref: str, meta: Meta, *, earn: bool
-    ) -> Recorded:
+    ) -> PointsMoved:
         amount = _points_amount(points)
         require_text(reason, "reason", max_len=200)
         require_text(ref, "ref", max_len=120)
         customer = self._customer(customer_id)
 
-        def attempt() -> Recorded:
+        def attempt() -> PointsMoved:
             account = self._points(customer, meta)
             moved = (account.earn if earn else account.spend)(amount, reason, ref, meta)
             position = self.save_all(account) if moved else None  # a retried ref: nothing new
-            return Recorded(customer, position, account.balance)
+            return PointsMoved(customer, account.balance, position)
 
         return self.retrying(attempt)
 
     def exchange_points_for_coupon(
         self, customer_id: str, points: Any, spec: CouponSpec, *, meta: Meta
-    ) -> Recorded:
+    ) -> PointsMoved:
         """Spend points on a coupon: both recorded in one transaction, or neither."""
         amount = _points_amount(points)
         customer = self._customer(customer_id)
         code = new_code()
 
-        def attempt() -> Recorded:
+        def attempt() -> PointsMoved:
             account = self._points(customer, meta)
             account.spend(amount, "exchanged for a coupon", f"coupon:{code}", meta)
             coupon = self._new_coupon(code, customer, spec, "points", f"points:{amount}", meta)
-            return Recorded(code, self.save_all(account, coupon), account.balance)
+            return PointsMoved(customer, account.balance, self.save_all(account, coupon), code)
 
         return self.retrying(attempt)
 
