@@ -4,6 +4,7 @@ show as yuan with two decimals."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,11 +58,13 @@ def publish(
 @pricing_app.command("show")
 def show(
     key: Annotated[str, typer.Argument(help="the strategy's key")],
-    as_of: Annotated[str | None, typer.Option(help="which version was in force then")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="which version was in force then; default now")
+    ] = None,
 ) -> None:
     """Every version, float and override on record, as JSON."""
     with _container() as c:
-        found = c.pricing.describe(key, moment(as_of, "--as-of") if as_of else None)
+        found = c.pricing.describe(key, moment(as_of, "--as-of") if as_of else datetime.now(UTC))
     typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
 
 
@@ -149,8 +152,6 @@ def quote(
     as_json: Annotated[bool, typer.Option("--json", help="the API's answer, as JSON")] = False,
 ) -> None:
     """Price a basket for a region at a time, line by line."""
-    from datetime import UTC, datetime
-
     when = moment(at, "--at") if at else datetime.now(UTC)
     with _container() as c:
         q = c.pricing.quote(key, region=region, at=when, lines=[_line(v) for v in line])

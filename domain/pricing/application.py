@@ -9,7 +9,6 @@ from domain.money import parse_rate
 from domain.pricing.aggregates import PriceStrategy
 from domain.pricing.rules import Strategy, parse_basket, quote, require_region
 from domain.shared import (
-    Conflict,
     Meta,
     Recorded,
     require_aware,
@@ -132,14 +131,11 @@ class PricingApp(ScrmApplication):
         }
 
     def describe(self, key: str, as_of: datetime | None = None) -> dict[str, Any]:
-        """The strategy's versions, floats and overrides (as the store held them), with the
-        version in force at `as_of` (now if not given)."""
+        """The strategy's versions, floats and overrides as the store holds them, and which
+        version is in force at `as_of` (None when not asked, or before the first)."""
         found = self.strategy(key)
-        in_force: int | None
-        try:
-            in_force = found.version_at(as_of)["strategy_version"] if as_of else None
-        except Conflict:
-            in_force = None
+        version = found.in_force(as_of) if as_of is not None else None
+        in_force = version["strategy_version"] if version is not None else None
         return {
             "key": key,
             "version": found.current_version,

@@ -103,6 +103,7 @@ def test_strategies_floats_overrides_and_quotes_from_the_command_line(
     assert shown.returncode == 0, shown.stderr
     described = orjson.loads(shown.stdout)
     assert [v["strategy_version"] for v in described["versions"]] == [1, 2]
+    assert described["in_force"] == 2  # now: June's version
     assert described["overrides"][0]["lifted"]["reason"] == "receded"
 
 
