@@ -91,6 +91,13 @@ class Promotion:
     subsidy: int = 0  # trade_in: per unit traded in...
     cap_rate: Decimal = Decimal(1)  # ...at most this share of the line
 
+    @property
+    def worth(self) -> Decimal | int:
+        """What makes one promotion of a kind better than another: its rate, subsidy or off."""
+        if self.kind == "percent_off":
+            return self.rate
+        return self.subsidy if self.kind == "trade_in" else self.off
+
     def applies(self, at: datetime, region: str, tier: str, sku: str | None = None) -> bool:
         if self.starts is not None and at < self.starts:
             return False
@@ -231,6 +238,26 @@ class Strategy:
             raise InvalidInput("promotion ids must be unique", field="promotions")
         return cls((low, high), tiers, regions, default_tier, products, promotions)
 
+    def best(
+        self,
+        kind: str,
+        at: datetime,
+        region: str,
+        tier: str,
+        sku: str | None = None,
+        basket: int | None = None,
+    ) -> Promotion | None:
+        """The promotion of `kind` worth most that applies here (a threshold one only where the
+        basket reaches it); promotions of a kind do not stack."""
+        found = [
+            p
+            for p in self.promotions
+            if p.kind == kind
+            and p.applies(at, region, tier, sku)
+            and (basket is None or basket >= p.threshold)
+        ]
+        return max(found, key=lambda p: (p.worth, p.id), default=None)
+
     def tier_of(self, region: str) -> str:
         tier = (
             self.regions.get(region) or self.regions.get(province_of(region)) or self.default_tier
@@ -368,15 +395,7 @@ def quote(
                     "unit": unit,
                 }
             )
-        best = max(
-            (
-                p
-                for p in strategy.promotions
-                if p.kind == "percent_off" and p.applies(at, region, tier, line.sku)
-            ),
-            key=lambda p: (p.rate, p.id),
-            default=None,
-        )
+        best = strategy.best("percent_off", at, region, tier, line.sku)
         if best is not None:
             unit = scale(unit, 1 - best.rate)
             steps.append(
@@ -390,15 +409,7 @@ def quote(
         subtotal = unit * line.quantity
         subsidy = 0
         if line.trade_in:
-            trade = max(
-                (
-                    p
-                    for p in strategy.promotions
-                    if p.kind == "trade_in" and p.applies(at, region, tier, line.sku)
-                ),
-                key=lambda p: (p.subsidy, p.id),
-                default=None,
-            )
+            trade = strategy.best("trade_in", at, region, tier, line.sku)
             if trade is not None:
                 subsidy = min(trade.subsidy * line.trade_in, scale(subtotal, trade.cap_rate))
                 steps.append(
@@ -423,15 +434,7 @@ def quote(
             }
         )
     before = sum(p["total"] for p in priced)
-    threshold = max(
-        (
-            p
-            for p in strategy.promotions
-            if p.kind == "threshold" and p.applies(at, region, tier) and before >= p.threshold
-        ),
-        key=lambda p: (p.off, p.id),
-        default=None,
-    )
+    threshold = strategy.best("threshold", at, region, tier, basket=before)
     applied: dict[str, Any] | None = None
     if threshold is not None and before > 0:
         off = min(threshold.off, before)
