@@ -69,3 +69,14 @@ def scrm(
         # What the interpreter prints for an uncaught exception, as a child process would.
         stderr += "".join(traceback.format_exception(result.exception))
     return Ran(result.exit_code, result.stdout, stderr)
+
+
+def head(settings: Settings) -> int:
+    """The store's head position, read by a container of its own (as a CLI run leaves it)."""
+    from infra.bootstrap import bootstrap
+
+    c = bootstrap(settings)
+    try:
+        return c.head()
+    finally:
+        c.close()

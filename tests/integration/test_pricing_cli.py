@@ -10,18 +10,9 @@ from pathlib import Path
 
 import orjson
 
-from infra.bootstrap import bootstrap
 from infra.settings import Settings
-from tests.integration.support import scrm
+from tests.integration.support import head, scrm
 from tests.unit.test_pricing import DINGXI, HANGZHOU, definition
-
-
-def head(settings: Settings) -> int:
-    c = bootstrap(settings)
-    try:
-        return c.head()
-    finally:
-        c.close()
 
 
 def _quote(settings: Settings, *args: str) -> dict[str, object]:

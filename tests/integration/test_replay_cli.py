@@ -30,7 +30,7 @@ from projections import all_projections
 from projections.customers.portrait import Portrait
 from projections.settlement.ledger import Ledger
 from tests.e2e.test_settlement_api import RULES
-from tests.integration.support import scrm
+from tests.integration.support import head, scrm
 
 TABLES = (*Ledger.tables, *Portrait.tables)
 
@@ -62,14 +62,6 @@ def snapshot(url: str, tables: tuple[str, ...] | list[str] | None = None) -> Row
 
 def live(settings: Settings, tables: tuple[str, ...] | None = TABLES) -> Rows:
     return snapshot(settings.read_db_url(), tables)
-
-
-def head(settings: Settings) -> int:
-    c = bootstrap(settings)
-    try:
-        return c.head()
-    finally:
-        c.close()
 
 
 def positions(settings: Settings) -> dict[str, int]:

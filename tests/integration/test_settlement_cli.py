@@ -13,7 +13,7 @@ import orjson
 
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
-from tests.integration.support import scrm
+from tests.integration.support import head, scrm
 
 RULES: dict[str, Any] = {
     "components": [
@@ -28,14 +28,6 @@ RULES: dict[str, Any] = {
     ]
 }
 WEEK = "2026-11-09"  # a Monday: the week ran to 2026-11-16 00:00 Asia/Shanghai
-
-
-def head(settings: Settings) -> int:
-    c = bootstrap(settings)
-    try:
-        return c.head()
-    finally:
-        c.close()
 
 
 def job(settings: Settings, source: str, occurred_at: str, *facts: str) -> str:
