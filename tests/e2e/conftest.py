@@ -9,6 +9,7 @@ the projections, and queries read the read models the follower keeps current.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +51,38 @@ class Api:
     def head(self) -> int:
         return self.container.head()
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait for the app's own background work to come to rest: every read model at the
+        head, and every log process that records from them (the settlement accruer after a
+        completed job, the segment evaluator, the message router) past it, the head unchanged
+        meanwhile. What they record is theirs, not a later request's."""
+        c = self.container
+        followers = [
+            (process.marks, mark)
+            for process, mark in (
+                (c.accruer, "accrued"),
+                (c.segment_evaluator, "evaluated"),
+                (c.message_router, "routed"),
+            )
+            if process is not None and c.process_loops
+        ]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            head = c.head()
+            if (
+                all(p >= head for p in c.engine.positions().values())
+                and all(marks.get(mark) >= head for marks, mark in followers)
+                and c.head() == head
+            ):
+                return
+            time.sleep(0.02)
+        raise AssertionError("the app's background work did not come to rest")
+
     @contextlib.contextmanager
     def records_nothing(self) -> Iterator[None]:
-        """Asserts the store's head did not move during the block."""
+        """Asserts the store's head did not move during the block (once the app's own
+        background work has come to rest)."""
+        self.settle()
         before = self.head()
         yield
         assert self.head() == before, "a refused request recorded events"
