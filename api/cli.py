@@ -327,6 +327,11 @@ Try:
        -d '{{"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}'
   curl -s "{base}/v1/customers/{member}/points" -H "Authorization: Bearer $TOKEN"
   curl -s "{base}/v1/coupons?customer_id={member}" -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/v1/channel-anomalies -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/dashboards/funnel?by=code" -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/dashboards/regions?level=city" -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/dashboards/staff?order_by=response" -H "Authorization: Bearer $TOKEN"
+  curl -s "{base}/v1/customers/{member}/membership" -H "Authorization: Bearer $TOKEN"
   curl -s -X POST {base}/v1/quotes -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' \\
        -d '{{"strategy": "default", "region": "621100",
@@ -796,6 +801,26 @@ app.add_typer(pricing_app, name="pricing")
 from api.cli_promotions import promotions_app  # noqa: E402
 
 app.add_typer(promotions_app, name="promotions")
+
+from api.cli_dashboards import dashboards_app  # noqa: E402
+
+app.add_typer(dashboards_app, name="dashboards")
+
+from api.cli_handover import handover_app  # noqa: E402
+
+app.add_typer(handover_app, name="handover")
+
+from api.cli_channels import channels_app  # noqa: E402
+
+app.add_typer(channels_app, name="channels")
+
+from api.cli_campaigns import campaigns_app  # noqa: E402
+
+app.add_typer(campaigns_app, name="campaigns")
+
+from api.cli_automation import automation_app  # noqa: E402
+
+app.add_typer(automation_app, name="automation")
 
 from api.cli_reconcile import reconcile_app  # noqa: E402
 

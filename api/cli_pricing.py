@@ -13,7 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_support import By, cli_meta, json_file, moment
+from api.cli_support import (
+    By,
+    EffectiveFrom,
+    ExpectedVersion,
+    cli_meta,
+    moment,
+    publish_file,
+)
 from api.cli_support import open_container as _container
 from domain.money import yuan
 from domain.shared import Meta
@@ -33,23 +40,20 @@ def publish(
     key: Annotated[str, typer.Argument(help="the strategy's key, e.g. default")],
     file: Annotated[Path, typer.Argument(help="the definition, JSON (docs/pricing.md)")],
     by: By,
-    effective_from: Annotated[
-        str | None, typer.Option(help="business time it takes effect, ISO-8601; default now")
-    ] = None,
-    expected_version: Annotated[
-        int | None,
-        typer.Option(min=0, help="the version you changed, 0 for none (refused if stale)"),
-    ] = None,
+    effective_from: EffectiveFrom = None,
+    expected_version: ExpectedVersion = None,
 ) -> None:
     """Publish the next version of a strategy. A quote is priced by the version in force at
     its own time; a definition the domain refuses records nothing."""
-    definition = json_file(file)
     meta = _meta("publish", by)
-    when = moment(effective_from, "--effective-from") if effective_from else meta.occurred_at
-    with _container() as c:
-        r = c.pricing.publish(
+    r, when = publish_file(
+        file,
+        effective_from,
+        meta,
+        lambda c, definition, when: c.pricing.publish(
             key, definition, effective_from=when, expected_version=expected_version, meta=meta
-        )
+        ),
+    )
     typer.echo(
         f"strategy {key}: version {r.version} from {when.isoformat()}, position {r.position}"
     )

@@ -1,24 +1,34 @@
-"""`scrm promotions ...`: coupons and points from the command line, the same commands as
-api/routes/promotions.py. Amounts read in fen, as the API takes them. Answers are JSON."""
+"""`scrm promotions ...`: coupons, points and the loyalty program from the command line, the
+same commands as api/routes/promotions.py. Amounts read in fen, as the API takes them.
+Answers are JSON."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 
-from api.cli_support import By, cli_meta, moment
+from api.cli_support import (
+    By,
+    EffectiveFrom,
+    ExpectedVersion,
+    cli_meta,
+    moment,
+    publish_file,
+)
 from api.cli_support import current as _current
 from api.cli_support import open_container as _container
 from domain.promotions.application import CouponSpec
 from domain.shared import Meta
-from infra.promotions import sweep_expired
+from infra.promotions import review_tiers, sweep_expired
 from projections.promotions import promotions as read
 
 promotions_app = typer.Typer(
-    help="Coupons (券: issue, redeem/核销, revoke, expire) and points (积分)", no_args_is_help=True
+    help="Coupons (券: issue, redeem/核销, revoke, expire), points (积分) and membership tiers",
+    no_args_is_help=True,
 )
 
 Kind = Annotated[str, typer.Option(help="amount_off (VALUE in fen) or percent_off (a rate)")]
@@ -177,3 +187,53 @@ def exchange(
             customer_id, amount, _spec(kind, value, min_spend, None, expires_at, meta), meta=meta
         )
     _echo({"code": r.code, "balance": r.balance, "position": r.position})
+
+
+# --- the loyalty program ----------------------------------------------------------------
+
+
+@promotions_app.command("publish-program")
+def publish_program(
+    file: Annotated[Path, typer.Argument(help="the program, JSON (docs/promotions.md)")],
+    by: By,
+    effective_from: EffectiveFrom = None,
+    expected_version: ExpectedVersion = None,
+) -> None:
+    """Publish the next version of the loyalty program: points per yuan of a completed order,
+    the period spend counts over, and the tiers."""
+    meta = _meta("publish-program", by)
+    r, when = publish_file(
+        file,
+        effective_from,
+        meta,
+        lambda c, definition, when: c.promotions.publish_program(
+            definition, effective_from=when, expected_version=expected_version, meta=meta
+        ),
+    )
+    typer.echo(
+        f"loyalty program: version {r.version} from {when.isoformat()}, position {r.position}"
+    )
+
+
+@promotions_app.command("membership")
+def membership(
+    customer_id: Annotated[str, typer.Argument(help="the customer's id")],
+    as_of: Annotated[str | None, typer.Option(help="the tier at this time; default now")] = None,
+) -> None:
+    """A customer's tier as of a time, what it gives, and the changes that led to it."""
+    with _container() as c:
+        _current(c)
+        when = moment(as_of, "--as-of") if as_of else datetime.now(UTC)
+        found = read.membership(c.read_db, customer_id, when)
+        if found["tier"] is not None:
+            found["terms"] = c.promotions.tier_terms(found["program_version"], found["tier"])
+        _echo(found)
+
+
+@promotions_app.command("review-tiers")
+def review(by: By = "scheduler") -> None:
+    """Every member's tier again now, so spend that left the period lowers a tier when no
+    order comes (run it daily; a second run changes nothing)."""
+    with _container() as c:
+        _current(c)
+        _echo(review_tiers(c, _meta("review-tiers", by)))

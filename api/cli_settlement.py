@@ -17,7 +17,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_support import By, cli_meta, json_file, moment
+from api.cli_support import (
+    By,
+    EffectiveFrom,
+    ExpectedVersion,
+    cli_meta,
+    moment,
+    publish_file,
+)
 from api.cli_support import current as _current
 from api.cli_support import open_container as _container
 from domain.money import yuan
@@ -70,26 +77,23 @@ def define_group(
 def publish_rules(
     key: Annotated[str, typer.Argument(help="the rule set's key")],
     file: Annotated[Path, typer.Argument(help="the definition, JSON (docs/settlement.md)")],
-    effective_from: Annotated[
-        str | None, typer.Option(help="business time it takes effect, ISO-8601; default now")
-    ] = None,
-    expected_version: Annotated[
-        int | None,
-        typer.Option(min=0, help="the version you changed, 0 for none (refused if stale)"),
-    ] = None,
+    effective_from: EffectiveFrom = None,
+    expected_version: ExpectedVersion = None,
     by: By = "cli",
 ) -> None:
     """Publish the next version of a rule set.
 
     Items settle by the version in force at their own business time. A definition the
     domain refuses records nothing."""
-    definition = json_file(file)
     meta = _meta("publish-rules", by)
-    when = moment(effective_from, "--effective-from") if effective_from else meta.occurred_at
-    with _container() as c:
-        r = c.settlement.publish_rules(
+    r, when = publish_file(
+        file,
+        effective_from,
+        meta,
+        lambda c, definition, when: c.settlement.publish_rules(
             key, definition, effective_from=when, expected_version=expected_version, meta=meta
-        )
+        ),
+    )
     typer.echo(
         f"rule set {key}: version {r.version} from {when.isoformat()}, position {r.position}"
     )

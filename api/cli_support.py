@@ -5,7 +5,7 @@ way (`refused: <code>: <detail> (field f)` on stderr, exit 1)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +17,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from domain.shared import DomainError, Meta
+from domain.shared import DomainError, Meta, Recorded
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from projections.engine import NotCaughtUp
 
 err = Console(stderr=True)
 By = Annotated[str, typer.Option(help="who is acting: recorded as user:<by>")]
+# The options of every command publishing a version of configuration from a JSON file.
+EffectiveFrom = Annotated[
+    str | None, typer.Option(help="business time it takes effect, ISO-8601; default now")
+]
+ExpectedVersion = Annotated[
+    int | None, typer.Option(min=0, help="the version you changed, 0 for none (refused if stale)")
+]
 
 
 def cli_meta(context: str, command: str, by: str) -> Meta:
@@ -58,19 +65,39 @@ def moment(value: str, option: str) -> datetime:
 
 
 def current(c: Container) -> None:
-    """Embedded mode: bring the read models up to the log, let the settlement accruer turn
-    what it pays on (completed jobs, ratings, paid orders) into earnings, and project those
-    too. In server mode `scrm project` does this continuously."""
+    """Embedded mode: bring the read models up to the log, then let every log follower record
+    what follows from it (earnings, points and tiers, anomaly alerts, automation, campaign
+    rewards, segment memberships, ...) and project that too, until nothing more follows. In
+    server mode `scrm project` does this continuously."""
     from projections.follower import StoreFollower
 
     if c.in_process_projections:
         follower = StoreFollower(c.engine, c.read_log)
         follower.catch_up()
-        if c.accruer is not None:
-            while c.accruer.run_once() is not None:
-                follower.catch_up()
+        moved = True
+        while moved:  # one follower's events may be another's cause (a reward, a tier)
+            moved = False
+            for _, process in c.log_followers():
+                while process.run_once() is not None:
+                    moved = True
+                    follower.catch_up()
         if c.notary is not None:  # sign a checkpoint of the seals when one is due
             c.notary.run_once()
+
+
+def publish_file(
+    file: Path,
+    effective_from: str | None,
+    meta: Meta,
+    publish: Callable[[Container, Any, datetime], Recorded],
+) -> tuple[Recorded, datetime]:
+    """Read a definition, work out when it takes effect (default: now), and publish it; what
+    the domain refuses is printed as a refusal and records nothing. Answers what was recorded
+    and when it takes effect."""
+    definition = json_file(file)
+    when = moment(effective_from, "--effective-from") if effective_from else meta.occurred_at
+    with open_container() as c:
+        return publish(c, definition, when), when
 
 
 @contextmanager

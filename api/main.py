@@ -12,6 +12,9 @@ from api.correlation import CorrelationId
 from api.responses import OrjsonResponse
 from api.routes import (
     audit,
+    automation,
+    campaigns,
+    channel_anomalies,
     channel_codes,
     compliance,
     conversations,
@@ -19,6 +22,7 @@ from api.routes import (
     dashboards,
     exports,
     groups,
+    handover,
     orders,
     pricing,
     privacy,
@@ -33,6 +37,7 @@ from api.routes import (
     wechat_oa,
     wecom,
 )
+from infra.automation import sweep as sweep_automation
 from infra.bootstrap import Container, bootstrap
 from infra.jobs import Scheduler, apply_erasures, link_pending_buyers, sweep_segments
 from infra.settings import Settings
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                     ("segments", lambda: sweep_segments(c)),
                     ("sla", lambda: breach_overdue_tickets(c)),
                     ("handover", lambda: hand_over_departed(c)),
+                    ("automation", lambda: sweep_automation(c)),
                 ],
                 c.settings.scheduler_interval_seconds,
             )
@@ -104,6 +110,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         settlement,
         pricing,
         promotions,
+        handover,
+        channel_anomalies,
+        campaigns,
+        automation,
         reconciliation,
         audit,
         exports,

@@ -101,3 +101,55 @@ class PayoutGateway(Protocol):
     def transfer(
         self, idempotency_key: str, payee_id: str, account: str | None, amount: int
     ) -> TransferResult: ...
+
+
+class WecomTransfers(Protocol):
+    """Asks WeCom to move customers and customer groups from one member to another:
+    externalcontact/transfer_customer and groupchat/onjob_transfer while the member is in
+    service (在职转接), externalcontact/resigned/transfer_customer and groupchat/transfer once
+    they have left (离职继承). Each answers WeCom's errcode per customer or group (0: the
+    transfer has started; a customer may still refuse within 24 hours, which WeCom reports
+    later as a transfer_fail callback)."""
+
+    def transfer_customers(
+        self,
+        *,
+        departed: bool,
+        handover_userid: str,
+        takeover_userid: str,
+        external_userids: list[str],
+    ) -> dict[str, int]:
+        """errcode per external userid (at most 100 per call, as WeCom takes them)."""
+        ...
+
+    def transfer_groups(
+        self, *, departed: bool, chat_ids: list[str], new_owner: str
+    ) -> dict[str, int]:
+        """errcode per chat id."""
+        ...
+
+
+@dataclass(frozen=True)
+class OutreachResult:
+    """What an outbound message gateway answered: `sent` (with its reference) or `failed`
+    (with the reason; a retry with the same key may succeed)."""
+
+    status: str
+    reference: str | None = None
+    reason: str | None = None
+
+
+class OutreachGateway(Protocol):
+    """Sends a templated message to a customer: a WeCom message to an external contact
+    (externalcontact/add_msg_template) or an Official Account template message
+    (message/template/send). The same idempotency key never sends twice: a gateway asked
+    again answers the first result."""
+
+    def send(
+        self,
+        idempotency_key: str,
+        channel: str,
+        recipient: str,
+        template: str,
+        params: dict[str, Any],
+    ) -> OutreachResult: ...

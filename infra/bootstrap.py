@@ -13,8 +13,12 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from prometheus_client import CollectorRegistry, Counter
 
+from domain.automation.application import AutomationApp
+from domain.campaigns.application import CampaignsApp
+from domain.channels.application import ChannelsApp
 from domain.conversations.application import ConversationsApp
 from domain.customers.application import CustomersApp
+from domain.handover.application import HandoverApp
 from domain.orders.application import OrdersApp
 from domain.ports import OrderDetailFetcher
 from domain.pricing.application import PricingApp
@@ -23,16 +27,22 @@ from domain.segments.application import SegmentsApp
 from domain.settlement.application import SettlementApp
 from domain.tickets.application import TicketsApp
 from infra import integrity
+from infra.automation import Automation
+from infra.campaigns import Fission
+from infra.channels import AnomalyDetector
 from infra.crypto import Vault
 from infra.db import Database, schema_lock
 from infra.events import EventRecord, to_record
+from infra.handover import HandoverFollower, ReadModelDirectory
 from infra.integrity import Notary
 from infra.listen import pg_waiter
 from infra.locks import LocalLocks, PostgresLocks
 from infra.nats.consumer import Projector
 from infra.nats.relay import Relay
 from infra.orders.fetchers import PlatformOrderDetails
-from infra.processes import ProcessLoop
+from infra.outreach import RecordingOutreachGateway
+from infra.processes import LogFollower, ProcessLoop, Rounds
+from infra.promotions import Loyalty
 from infra.segments import SegmentEvaluator
 from infra.settings import Settings
 from infra.settlement import Accruer, RecordingPayoutGateway
@@ -42,6 +52,7 @@ from infra.tokens import TokenIssuer
 from infra.wecom.callbacks import ReplayGuard
 from infra.wecom.crypto import WecomCrypto
 from infra.wecom.directory import ChatDirectory, FanDirectory, NoChatDirectory, NoFanDirectory
+from infra.wecom.transfers import RecordingWecomTransfers
 from infra.wecom.welcome import RecordingWelcomeSender
 from projections import all_projections
 from projections.engine import ProjectionEngine
@@ -59,6 +70,10 @@ class Container:
     settlement: SettlementApp
     pricing: PricingApp
     promotions: PromotionsApp
+    handover: HandoverApp
+    channels: ChannelsApp
+    automation: AutomationApp
+    campaigns: CampaignsApp
     read_db: Database
     key_db: Database
     vault: Vault
@@ -69,6 +84,14 @@ class Container:
     segment_evaluator: SegmentEvaluator | None = None
     message_router: MessageRouter | None = None
     accruer: Accruer | None = None
+    loyalty: Loyalty | None = None
+    handover_follower: HandoverFollower | None = None
+    anomaly_detector: AnomalyDetector | None = None
+    automation_process: Automation | None = None
+    # Where automation's messages go: a recording gateway (WeCom and the Official Account
+    # cannot be reached from here; infra/outreach.py).
+    outreach_gateway: RecordingOutreachGateway | None = None
+    fission: Fission | None = None
     # Where payouts go: a recording gateway (WeChat Pay cannot be reached from here).
     payout_gateway: RecordingPayoutGateway | None = None
     process_loops: list[ProcessLoop] = field(default_factory=list)
@@ -132,24 +155,43 @@ class Container:
             self.follower.start()
         return self.follower
 
+    def log_followers(self) -> list[tuple[str, LogFollower]]:
+        """The processes that follow the log behind the read models and record from them,
+        by name, in the order their rounds run."""
+        found: list[tuple[str, LogFollower | None]] = [
+            ("segments", self.segment_evaluator),
+            ("routing", self.message_router),
+            ("settlement", self.accruer),
+            ("loyalty", self.loyalty),
+            ("handover", self.handover_follower),
+            ("channel-anomalies", self.anomaly_detector),
+            ("automation", self.automation_process),
+            ("fission", self.fission),
+        ]
+        return [(name, p) for name, p in found if p is not None]
+
     def start_log_processes(self) -> list[ProcessLoop]:
-        """Keep segment memberships current, route incoming messages and accrue earnings in
-        this process, after each projection batch (infra/segments.py, infra/tickets.py,
-        infra/settlement.py)."""
-        assert self.segment_evaluator is not None and self.message_router is not None
-        assert self.accruer is not None and self.notary is not None
+        """Run the log followers in this process, each woken after every projection batch,
+        and the notary that signs checkpoints of the seals."""
+        assert self.notary is not None
         if not self.process_loops:
-            for process, name in (
-                (self.segment_evaluator, "segments"),
-                (self.message_router, "routing"),
-                (self.accruer, "settlement"),
-                (self.notary, "checkpoints"),
-            ):
+            processes: list[tuple[str, Rounds]] = [*self.log_followers()]
+            for name, process in [*processes, ("checkpoints", self.notary)]:
                 loop = ProcessLoop(process, name)
                 self.engine.on_applied.append(loop.wake)
                 loop.start()
                 self.process_loops.append(loop)
         return self.process_loops
+
+    def as_of(self, *models: str) -> dict[str, Any]:
+        """What a dashboard states it is as of: every event up to `position` is counted (the
+        lowest position of the read models it reads), beside the log's head now."""
+        positions = self.engine.positions()
+        return {
+            "position": min(positions[m] for m in models),
+            "head": self.head(),
+            "read_models": {m: positions[m] for m in models},
+        }
 
     def projection_lag(self) -> dict[str, dict[str, int]]:
         head = self.head()
@@ -200,6 +242,10 @@ class Container:
         self.settlement.close()
         self.pricing.close()
         self.promotions.close()
+        self.handover.close()
+        self.channels.close()
+        self.automation.close()
+        self.campaigns.close()
         self.customers.close()  # last: its infrastructure is the one they share
         if isinstance(self.customers.locks, PostgresLocks):
             self.customers.locks.close()
@@ -234,6 +280,17 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         settlement = SettlementApp(vault, env=settings.event_store_env(), share_with=customers)
         pricing = PricingApp(env=settings.event_store_env(), share_with=customers)
         promotions = PromotionsApp(env=settings.event_store_env(), share_with=customers)
+        # No WeCom API client is shipped: transfers are recorded (infra/wecom/transfers.py)
+        handover = HandoverApp(
+            RecordingWecomTransfers(),
+            ReadModelDirectory(read_db),
+            tickets.workflow,
+            env=settings.event_store_env(),
+            share_with=customers,
+        )
+        channels = ChannelsApp(env=settings.event_store_env(), share_with=customers)
+        automation = AutomationApp(env=settings.event_store_env(), share_with=customers)
+        campaigns = CampaignsApp(vault, env=settings.event_store_env(), share_with=customers)
         chosen = list(projections or all_projections(vault))
         for projection in chosen:
             projection.bind(vault)
@@ -249,6 +306,10 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
     settlement.on_recorded.append(appended.inc)
     pricing.on_recorded.append(appended.inc)
     promotions.on_recorded.append(appended.inc)
+    handover.on_recorded.append(appended.inc)
+    channels.on_recorded.append(appended.inc)
+    automation.on_recorded.append(appended.inc)
+    campaigns.on_recorded.append(appended.inc)
     wecom = None
     if settings.wecom_token and settings.wecom_aes_key and settings.wecom_corp_id:
         wecom = WecomCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
@@ -264,6 +325,10 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         settlement=settlement,
         pricing=pricing,
         promotions=promotions,
+        handover=handover,
+        channels=channels,
+        automation=automation,
+        campaigns=campaigns,
         read_db=read_db,
         key_db=key_db,
         vault=vault,
@@ -279,6 +344,12 @@ def bootstrap(settings: Settings, projections: Sequence[Any] | None = None) -> C
         container.segment_evaluator = SegmentEvaluator(container)
         container.message_router = MessageRouter(container)
         container.accruer = Accruer(container)
+        container.loyalty = Loyalty(container)
+        container.handover_follower = HandoverFollower(container)
+        container.anomaly_detector = AnomalyDetector(container)
+        container.automation_process = Automation(container)
+        container.outreach_gateway = RecordingOutreachGateway(read_db)
+        container.fission = Fission(container)
         container.payout_gateway = RecordingPayoutGateway(read_db)
         container.integrity_db = (
             read_db

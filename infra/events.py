@@ -17,7 +17,7 @@ import orjson
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
-from domain.shared import event_context, event_name
+from domain.shared import Meta, event_context, event_name
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
 
@@ -99,6 +99,17 @@ class EventRecord(NamedTuple):
 
     def ts(self) -> datetime:
         return datetime.fromisoformat(self.occurred_at)
+
+    def caused(self, actor: str, source: str, at: datetime | None = None) -> Meta:
+        """The meta of what a process records because of this event: in its correlation,
+        caused by it, at its business time unless told otherwise."""
+        return Meta(
+            occurred_at=at or self.ts(),
+            actor=actor,
+            source=source,
+            correlation_id=self.correlation_id,
+            causation_id=f"event:{self.originator_id}:{self.originator_version}",
+        )
 
 
 def _iso(value: datetime) -> str:

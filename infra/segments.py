@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 import orjson
@@ -102,6 +102,8 @@ class Round:
 
 
 class SegmentEvaluator:
+    MARK: ClassVar[str] = "evaluated"
+
     def __init__(self, c: Container):
         self.c = c
         # "evaluated": the log position every event up to has been evaluated for; "recorded":

@@ -11,8 +11,7 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,15 +23,13 @@ from domain.settlement.application import Accrual, PayeePeriod, VolumesFor
 from domain.settlement.cycles import period_of
 from domain.settlement.rules import Facts, PeriodFacts, PeriodSale, Rules, Volumes
 from domain.shared import Conflict, Meta, NotFound, Recorded
-from infra.checkpoints import Checkpoints
 from infra.db import Database
 from infra.events import EventRecord, sortable_time
+from infra.processes import BehindTheReadModels
 from projections.settlement import settlement as read
 
 if TYPE_CHECKING:
     from infra.bootstrap import Container
-
-ROUND = 500  # log records per accruer round
 
 
 @dataclass(frozen=True)
@@ -121,41 +118,26 @@ def parents(db: Database, payee_id: str, depth: int = 10) -> tuple[str, ...]:
     return tuple(chain)
 
 
-def _meta(record: EventRecord, process: str) -> Meta:
-    return Meta(
-        occurred_at=datetime.fromisoformat(record.occurred_at),
-        actor=f"system:{process}",
-        source="settlement",
-        correlation_id=record.correlation_id,
-        causation_id=f"event:{record.originator_id}:{record.originator_version}",
-    )
+def _meta(record: EventRecord, process: str, source: str = "settlement") -> Meta:
+    """The envelope of what a log process records because of `record`: its business time
+    and correlation, caused by it (channel anomalies use it too)."""
+    return record.caused(f"system:{process}", source)
 
 
-class Accruer:
+class Accruer(BehindTheReadModels):
     """Turns completed jobs, ratings and paid orders into earnings as they are projected."""
 
-    def __init__(self, c: Container):
-        self.c = c
-        self.marks = Checkpoints(c.read_db, "settlement_accruer_positions", ["accrued"])
-        self._round = threading.Lock()
+    MARK, TABLE = "accrued", "settlement_accruer_positions"
 
-    def run_once(self) -> int | None:
-        with self._round:
-            reached = self.c.engine.low_water_mark()
-            done = self.marks.get("accrued")
-            if reached <= done:
-                return None
-            records = [r for r in self.c.read_log(done, ROUND) if r.position <= reached]
-            upto = records[-1].position if len(records) == ROUND else reached
-            tally: list[_Tally] = []
-            count = volumes(self.c, reached, tally)
-            for record in records:
-                handle = self._handlers.get(record.name)
-                if handle is not None:
-                    handle(self, record, count, tally)
-            with self.c.read_db.transaction() as cur:
-                self.marks.advance(cur, "accrued", upto)
-            return upto
+    def handle(self, records: Sequence[EventRecord]) -> None:
+        """Volume components count what the read model holds up to the round's end, plus
+        what this round accrued before each item (the tally)."""
+        tally: list[_Tally] = []
+        count = volumes(self.c, self.reached, tally)
+        for record in records:
+            handle = self._handlers.get(record.name)
+            if handle is not None:
+                handle(self, record, count, tally)
 
     # --- what is paid on -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ restart never records anything twice."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -15,8 +15,8 @@ from domain.conversations.compliance import text_of
 from domain.shared import Meta
 from domain.tickets.application import OpenTicket
 from domain.tickets.routing import Decision
-from infra.checkpoints import Checkpoints
 from infra.events import EventRecord, sortable_time
+from infra.processes import BehindTheReadModels
 from projections.customers.purchases import purchase_profiles
 from projections.tickets import tickets as read
 
@@ -113,38 +113,22 @@ def route_incoming(
     }
 
 
-ROUND = 500  # log records per routing round
-
-
-class MessageRouter:
+class MessageRouter(BehindTheReadModels):
     """Routes customers' incoming WeCom messages from the archive as they are projected:
     one-to-one messages whose sender is an external contact. Keeps its own checkpoint; a
     message is routed once however often a round is retried (RoutedMessage's id is the
     message's). Nothing is read while no routing rules are published."""
 
-    def __init__(self, c: Container):
-        self.c = c
-        self.marks = Checkpoints(c.read_db, "message_router_positions", ["routed"])
-        self._round = threading.Lock()
+    MARK, TABLE = "routed", "message_router_positions"
 
-    def run_once(self) -> int | None:
-        with self._round:
-            reached = self.c.engine.low_water_mark()
-            done = self.marks.get("routed")
-            if reached <= done:
-                return None
-            upto = reached
-            # No rules published (as the read model has them): nothing to route, and the log
-            # is not even read — this runs after every projection batch.
-            if self.c.read_db.query("SELECT COUNT(*) FROM tickets_routing_rules")[0][0]:
-                records = [r for r in self.c.read_log(done, ROUND) if r.position <= reached]
-                upto = records[-1].position if len(records) == ROUND else reached
-                for record in records:
-                    if record.name == "ArchivedMessageArchived" and _incoming(record.data):
-                        self._route(record)
-            with self.c.read_db.transaction() as cur:
-                self.marks.advance(cur, "routed", upto)
-            return upto
+    def concerned(self) -> bool:
+        """No rules published (as the read model has them): nothing to route."""
+        return bool(self.c.read_db.query("SELECT COUNT(*) FROM tickets_routing_rules")[0][0])
+
+    def handle(self, records: Sequence[EventRecord]) -> None:
+        for record in records:
+            if record.name == "ArchivedMessageArchived" and _incoming(record.data):
+                self._route(record)
 
     def _route(self, record: EventRecord) -> None:
         d = record.data
@@ -172,13 +156,7 @@ class MessageRouter:
             text=text,
             region=region,
             product=product,
-            meta=Meta(
-                occurred_at=datetime.now(UTC),
-                actor="system:routing",
-                source="wecom",
-                correlation_id=record.correlation_id,
-                causation_id=f"event:{record.originator_id}:{record.originator_version}",
-            ),
+            meta=record.caused("system:routing", "wecom", datetime.now(UTC)),
         )
 
 

@@ -15,6 +15,9 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     (the composition root passes it; a list used only for names may leave it out)."""
     from projections.audit.audit import Audit
     from projections.audit.exports import Exports
+    from projections.automation.automation import Automation
+    from projections.campaigns.campaigns import Campaigns
+    from projections.channels.anomalies import ChannelAnomalies
     from projections.conversations.access_log import AccessLog
     from projections.conversations.alerts import Alerts
     from projections.conversations.messages import Messages
@@ -25,6 +28,8 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
     from projections.customers.privacy import Privacy
     from projections.customers.purchases import Purchases
     from projections.customers.staff import StaffDirectory
+    from projections.dashboards.rollups import Dashboards
+    from projections.handover.handovers import Handovers
     from projections.orders.orders import Orders
     from projections.promotions.promotions import Promotions
     from projections.segments.segments import Segments
@@ -53,4 +58,9 @@ def all_projections(vault: TermSource | None = None) -> list[Projection]:
         Reconciliation(),
         Exports(),
         Promotions(),
+        Dashboards(),
+        Handovers(),
+        ChannelAnomalies(),
+        Automation(),
+        Campaigns(),
     ]

@@ -13,12 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CommandMeta, ContainerDep, CurrentScope, ManagerScope, ReaderScope
+from api.schemas.customers import ConfigChange
 from api.schemas.pricing import (
     FloatChange,
     OverrideCreate,
     OverrideLift,
     QuoteRequest,
-    StrategyChange,
 )
 from domain.scope import Scope
 from domain.shared import Forbidden
@@ -33,7 +33,7 @@ def _hq(scope: Scope) -> None:
 
 @router.put("/pricing/strategies/{key}", status_code=201)
 def publish_strategy(
-    key: str, body: StrategyChange, c: ContainerDep, scope: CurrentScope, meta: CommandMeta
+    key: str, body: ConfigChange, c: ContainerDep, scope: CurrentScope, meta: CommandMeta
 ) -> object:
     """The next version of a price strategy (see docs/pricing.md for its parts)."""
     _hq(scope)

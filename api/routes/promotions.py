@@ -1,9 +1,11 @@
-"""Coupons and points (docs/promotions.md): issue, redeem (核销), revoke and expire coupons;
-earn, spend and exchange points; a customer's coupons and balance as of any date.
+"""Coupons, points and membership (docs/promotions.md): issue, redeem (核销), revoke and expire
+coupons; earn, spend and exchange points; the loyalty program; a customer's coupons, balance
+and tier as of any date.
 
 Staff issue coupons to customers and redeem them against orders; admins and managers revoke
-and sweep; every reader sees coupons and balances. Every change answers the position of its
-last event (read-your-writes with `min_position`).
+and sweep; HQ (the admin role) publishes the loyalty program; every reader sees coupons,
+balances and tiers. Every change answers the position of its last event (read-your-writes
+with `min_position`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from fastapi import APIRouter, Query
 from api.deps import (
     CommandMeta,
     ContainerDep,
+    CurrentScope,
     ManagerScope,
     ReaderScope,
     ReadYourWrites,
     WriterScope,
 )
+from api.schemas.customers import ConfigChange
 from api.schemas.promotions import (
     CouponIssue,
     CouponTerms,
@@ -30,8 +34,8 @@ from api.schemas.promotions import (
     Revocation,
 )
 from domain.promotions.application import CouponSpec
-from domain.shared import Meta, NotFound
-from infra.promotions import sweep_expired
+from domain.shared import Forbidden, Meta, NotFound
+from infra.promotions import review_tiers, sweep_expired
 from projections.promotions import promotions as read
 
 router = APIRouter(prefix="/v1", tags=["promotions"])
@@ -154,3 +158,58 @@ def balance(
 ) -> Any:
     """The balance as of a time (default now) and the movements that made it."""
     return read.points(c.read_db, customer_id, as_of or datetime.now(UTC))
+
+
+# --- the loyalty program: points by orders, tiers by spend ---------------------------------
+
+
+@router.put("/loyalty/program", status_code=201)
+def publish_program(
+    body: ConfigChange, c: ContainerDep, scope: CurrentScope, meta: CommandMeta
+) -> object:
+    """The next version of the loyalty program: points per yuan of a completed order, the
+    period spend counts over, and the tiers (docs/promotions.md)."""
+    if scope.role != "admin":
+        raise Forbidden("only HQ (the admin role) sets the loyalty program")
+    r = c.promotions.publish_program(
+        body.definition,
+        effective_from=body.effective_from or meta.occurred_at,
+        expected_version=body.expected_version,
+        meta=meta,
+    )
+    return {"program_version": r.version, "position": r.position}
+
+
+@router.get("/loyalty/program")
+def program(c: ContainerDep, _: ReaderScope, as_of: datetime | None = None) -> object:
+    """Every version on record and the one in force at `as_of` (default now)."""
+    at = as_of or datetime.now(UTC)
+    found = c.promotions.program()
+    in_force = found.in_force(at)
+    return {
+        "as_of": at.isoformat(),
+        "in_force": in_force["program_version"] if in_force else None,
+        "versions": found.versions,
+    }
+
+
+@router.get("/customers/{customer_id}/membership", dependencies=[ReadYourWrites])
+def membership(
+    customer_id: str, c: ContainerDep, _: ReaderScope, as_of: datetime | None = None
+) -> object:
+    """The customer's tier as of a time (default now), what it gives, and every change that
+    led to it with the spend and program version that decided it."""
+    found = read.membership(c.read_db, customer_id, as_of or datetime.now(UTC))
+    found["terms"] = (
+        c.promotions.tier_terms(found["program_version"], found["tier"])
+        if found["tier"] is not None
+        else None
+    )
+    return found
+
+
+@router.post("/memberships/tier-review", dependencies=[ReadYourWrites])
+def tier_review(c: ContainerDep, _: ManagerScope, meta: CommandMeta) -> object:
+    """Every member's tier again at this moment, so spend that left the period lowers a tier
+    when no order comes (a scheduler may call it daily; a second call changes nothing)."""
+    return review_tiers(c, meta)

@@ -26,6 +26,7 @@ from api.deps import (
     ReadYourWrites,
 )
 from api.responses import OrjsonResponse
+from api.schemas.customers import ConfigChange
 from api.schemas.settlement import (
     CorrectionCreate,
     DisputeCreate,
@@ -34,7 +35,6 @@ from api.schemas.settlement import (
     ItemCreate,
     PayeeChange,
     PayeeCreate,
-    RuleSetChange,
 )
 from domain.scope import Scope
 from domain.settlement.rules import Facts
@@ -70,7 +70,7 @@ def _own_payee(c: Container, scope: Scope, payee_id: str) -> dict[str, Any]:
 
 @router.put("/settlement/rule-sets/{key}", status_code=201)
 def publish_rule_set(
-    key: str, body: RuleSetChange, c: ContainerDep, scope: CurrentScope, meta: CommandMeta
+    key: str, body: ConfigChange, c: ContainerDep, scope: CurrentScope, meta: CommandMeta
 ) -> object:
     """The next version of a rule set (see docs/settlement.md for the components)."""
     _finance(scope)
@@ -391,7 +391,11 @@ def trends(
     """Settlement by period, component and payee (store, installer) for a region's payees."""
     if scope.role not in ("admin", "manager", "auditor"):
         raise Forbidden("settlement trends are for managers, finance and auditors")
-    return {"region": region, "items": read.trends(c.read_db, region=region, group=group)}
+    return {
+        "as_of": c.as_of("settlement"),
+        "region": region,
+        "items": read.trends(c.read_db, region=region, group=group),
+    }
 
 
 def _auditing(scope: Scope) -> None:

@@ -482,4 +482,5 @@ def sla_dashboard(
 ) -> object:
     if scope.role == "staff":
         raise Forbidden("the SLA dashboard is for managers, admins and auditors")
-    return dashboards.sla(c.read_db, by=by, workflow=workflow, since=since, until=until)
+    found = dashboards.sla(c.read_db, by=by, workflow=workflow, since=since, until=until)
+    return {"as_of": c.as_of("tickets"), **found}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,19 @@ IdentityKind = Literal[
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ConfigChange(Strict):
+    """The next version of event-sourced configuration (a rule set, a price strategy, the
+    loyalty program, anomaly thresholds): the domain checks the definition itself, so its
+    errors name the exact part at fault."""
+
+    definition: dict[str, Any]
+    # When the version takes effect (business time): what it decides is decided by the
+    # version in force at that thing's own time. Default: now.
+    effective_from: datetime | None = None
+    # The version this change was made from (0 before any): a concurrent change is a 409.
+    expected_version: int | None = Field(default=None, ge=0)
 
 
 class StaffCreate(Strict):

@@ -14,15 +14,6 @@ Slug = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{
 Region = Field(pattern=r"^[1-9][0-9]{5}$", description="6-digit administrative division code")
 
 
-class StrategyChange(Strict):
-    definition: dict[str, Any]
-    # When the version takes effect (business time); a quote is priced by the version in
-    # force at its own time. Default: now.
-    effective_from: datetime | None = None
-    # The version this change was made from (0 before any): a concurrent change is a 409.
-    expected_version: int | None = Field(default=None, ge=0)
-
-
 class FloatChange(Strict):
     # A share above or below HQ's price, within the strategy's band, e.g. "-0.03".
     float: str = Field(min_length=1, max_length=12)

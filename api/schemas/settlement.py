@@ -4,22 +4,13 @@ so its errors name the exact path inside them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from api.schemas.customers import Strict
 
 Slug = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-
-class RuleSetChange(Strict):
-    definition: dict[str, Any]
-    # When the version takes effect (business time); items are settled by the version in force
-    # at their own business time. Default: now.
-    effective_from: datetime | None = None
-    # The version this change was made from (0 before any): a concurrent change is a 409.
-    expected_version: int | None = Field(default=None, ge=0)
 
 
 class GroupCreate(Strict):

@@ -15,8 +15,12 @@ from domain.shared import Conflict, InvalidInput, Meta, ScrmAggregate, derived_i
 
 CONTEXTS = (
     "audit",
+    "automation",
+    "campaigns",
+    "channels",
     "conversations",
     "customers",
+    "handover",
     "inbox",
     "orders",
     "pricing",

@@ -151,6 +151,7 @@ class Points(ScrmAggregate):
         self.customer_id = customer_id
         self.balance = 0
         self.refs: set[str] = set()
+        self.credits: dict[str, int] = {}  # what each earning still holds, after clawbacks
 
     def earn(self, points: int, reason: str, ref: str, meta: Meta) -> bool:
         if points <= 0:
@@ -166,6 +167,37 @@ class Points(ScrmAggregate):
     ) -> None:
         self.balance = balance
         self.refs = self.refs | {ref}
+        self.credits = {**self.credits, ref: points}
+
+    def credited(self, ref: str) -> int:
+        return self.credits.get(ref, 0)
+
+    def claw_back(self, points: int, reason: str, ref: str, of_ref: str, meta: Meta) -> bool:
+        """Take back points an earning gave (its order refunded), at most what it still holds.
+        Unlike spending this may leave the balance below 0: the customer spent points an order
+        no longer pays for, and later earnings make up for them first."""
+        points = min(points, self.credited(of_ref))
+        if points <= 0 or ref in self.refs:
+            return False
+        self._clawed_back(
+            self.customer_id, points, reason, ref, of_ref, self.balance - points, meta
+        )
+        return True
+
+    @event("ClawedBack")
+    def _clawed_back(
+        self,
+        customer_id: str,
+        points: int,
+        reason: str,
+        ref: str,
+        of_ref: str,
+        balance: int,
+        meta: Meta,
+    ) -> None:
+        self.balance = balance
+        self.refs = self.refs | {ref}
+        self.credits = {**self.credits, of_ref: self.credits.get(of_ref, 0) - points}
 
     def spend(self, points: int, reason: str, ref: str, meta: Meta) -> bool:
         if points <= 0:

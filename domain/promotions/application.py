@@ -13,6 +13,7 @@ from uuid import UUID
 from domain.customers.aggregates import Customer
 from domain.money import parse_fen, parse_rate
 from domain.promotions.aggregates import COUPON_KINDS, ISSUERS, Coupon, Points
+from domain.promotions.loyalty import PROGRAM, LoyaltyProgram, Membership, Program
 from domain.shared import (
     Conflict,
     InvalidInput,
@@ -79,6 +80,11 @@ class CouponSpec:
 
 
 class PromotionsApp(ScrmApplication):
+    def __init__(self, env: dict[str, str] | None = None, *, share_with: Any = None):
+        super().__init__(env, share_with=share_with)
+        # program version -> its parsed rules. A recorded version never changes.
+        self._programs: dict[int, Program] = {}
+
     def _customer(self, customer_id: str) -> str:
         try:
             ident = UUID(customer_id)
@@ -229,6 +235,106 @@ class PromotionsApp(ScrmApplication):
             account.spend(amount, "exchanged for a coupon", f"coupon:{code}", meta)
             coupon = self._new_coupon(code, customer, spec, "points", f"points:{amount}", meta)
             return PointsMoved(customer, account.balance, self.save_all(account, coupon), code)
+
+        return self.retrying(attempt)
+
+    # --- the loyalty program: points by orders, tiers by spend ------------------------------
+
+    def publish_program(
+        self,
+        definition: Any,
+        *,
+        effective_from: datetime,
+        expected_version: int | None,
+        meta: Meta,
+    ) -> Recorded:
+        """The next version of the loyalty program; `expected_version` as for strategies."""
+        return self.publish_version(
+            LoyaltyProgram,
+            PROGRAM,
+            definition,
+            parse=Program.parse,
+            effective_from=effective_from,
+            expected_version=expected_version,
+            meta=meta,
+        )
+
+    def program(self) -> LoyaltyProgram:
+        return self.load(LoyaltyProgram, LoyaltyProgram.create_id(PROGRAM), "loyalty program")
+
+    def program_at(self, at: datetime) -> tuple[int, Program] | None:
+        """The version in force at `at` and its rules; None before the first (no points, no
+        tiers yet)."""
+        found = self.find(LoyaltyProgram, LoyaltyProgram.create_id(PROGRAM))
+        version = found.in_force(at) if found is not None else None
+        if version is None:
+            return None
+        number = int(version["program_version"])
+        if number not in self._programs:
+            self._programs[number] = Program.parse(version["definition"])
+        return number, self._programs[number]
+
+    def tier_terms(self, program_version: int, tier: str) -> dict[str, Any] | None:
+        """What a tier gives under a program version (its name, price rate, adviser)."""
+        versions = self.program().versions
+        if not 0 < program_version <= len(versions):
+            return None
+        found = Program.parse(versions[program_version - 1]["definition"]).tier(tier)
+        return found.as_dict() if found is not None else None
+
+    def credit_order(
+        self, customer_id: str, order_ref: str, worth: int, *, change_ref: str, meta: Meta
+    ) -> PointsMoved | None:
+        """Bring the points an order gave its buyer to what it is worth now (`worth` points):
+        earned once (ref: the order), then clawed back as it is refunded (ref: the refund).
+        None when nothing changed."""
+
+        def attempt() -> PointsMoved | None:
+            account = self._points(customer_id, meta)
+            held = account.credited(order_ref)
+            if worth > held and order_ref not in account.refs:
+                moved = account.earn(worth, "order completed", order_ref, meta)
+            elif worth < held:
+                moved = account.claw_back(
+                    held - worth, "order refunded", change_ref, order_ref, meta
+                )
+            else:
+                moved = False
+            if not moved:
+                return None
+            return PointsMoved(customer_id, account.balance, self.save_all(account))
+
+        return self.retrying(attempt)
+
+    def review_membership(
+        self, customer_id: str, spend: int, *, meta: Meta, enrol: bool = True
+    ) -> str | None:
+        """Put the customer in the tier `spend` decides under the program in force at the
+        command's time: their first tier (`enrol`) or a change. Answers the tier recorded,
+        None when nothing was."""
+        found = self.program_at(meta.occurred_at)
+        if found is None:
+            return None
+        version, program = found
+        tier = program.tier_for(spend)
+
+        def attempt() -> str | None:
+            member = self.find(Membership, Membership.create_id(customer_id))
+            if member is None:
+                if not enrol:
+                    return None
+                member = Membership(
+                    customer_id=customer_id,
+                    tier=tier.key,
+                    spend=spend,
+                    period_days=program.period_days,
+                    program_version=version,
+                    meta=meta,
+                )
+            elif not member.review(tier, spend, program.period_days, version, meta):
+                return None
+            self.save_all(member)
+            return tier.key
 
         return self.retrying(attempt)
 

@@ -37,6 +37,8 @@ class Portrait(Projection):
         "CREATE TABLE IF NOT EXISTS portrait_identities ("
         " customer_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, sealed_for TEXT,"
         " PRIMARY KEY (customer_id, kind, value))",
+        # whose is this buyer: an order's customer, a link's orders
+        "CREATE INDEX IF NOT EXISTS portrait_identities_value ON portrait_identities (kind, value)",
         "CREATE TABLE IF NOT EXISTS portrait_tags ("
         " customer_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (customer_id, tag))",
         "CREATE INDEX IF NOT EXISTS portrait_tags_tag ON portrait_tags (tag)",

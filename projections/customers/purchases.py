@@ -112,6 +112,64 @@ _BUYER_ORDERS = (
 _COUNTS = "o.paid_at IS NOT NULL AND o.status <> 'cancelled' AND o.refunded < o.payable"
 
 
+# What an order is worth to its buyer now: paid and not refunded, nothing once cancelled.
+_WORTH = "CASE WHEN o.status = 'cancelled' THEN 0 ELSE o.payable - o.refunded END"
+
+
+def buyer_customer(db: Database, kind: str, buyer_id: str) -> str | None:
+    """The active customer a platform buyer is linked to, if any."""
+    rows = db.query(
+        "SELECT c.customer_id FROM portrait_identities i JOIN portrait_customers c"
+        " ON c.customer_id = i.customer_id WHERE i.kind = ? AND i.value = ?"
+        " AND c.status = 'active' ORDER BY c.customer_id LIMIT 1",
+        (kind, buyer_id),
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def order_worth(db: Database, order_id: str) -> tuple[str, str, int, str | None] | None:
+    """(buyer kind, buyer id, worth in fen, completed at) of an order."""
+    rows = db.query(
+        f"SELECT o.buyer_kind, o.buyer_id, {_WORTH}, o.completed_at FROM orders_orders o"
+        " WHERE o.order_id = ?",
+        (order_id,),
+    )
+    if not rows:
+        return None
+    kind, buyer, worth, completed = rows[0]
+    return str(kind), str(buyer), max(int(worth), 0), completed
+
+
+def completed_orders(db: Database, kind: str, buyer_id: str) -> list[tuple[str, int]]:
+    """(order id, worth) of a buyer's completed orders, oldest first."""
+    return [
+        (str(oid), max(int(worth), 0))
+        for oid, worth in db.query(
+            f"SELECT o.order_id, {_WORTH} FROM orders_orders o WHERE o.buyer_kind = ?"
+            " AND o.buyer_id = ? AND o.completed_at IS NOT NULL ORDER BY o.completed_at",
+            (kind, buyer_id),
+        )
+    ]
+
+
+def completed_spend(
+    db: Database, customer_ids: list[str] | None, since: datetime, until: datetime
+) -> dict[str, int]:
+    """What active customers spent on orders completed in (since, until], across every
+    buyer linked to them, by customer id (those who spent nothing are left out)."""
+    kinds = list(BUYER_KINDS)
+    out: dict[str, int] = {}
+    for where, params in _chunks(customer_ids):
+        for cid, spend in db.query(
+            f"SELECT c.customer_id, SUM({_WORTH}) {_BUYER_ORDERS} WHERE c.status = 'active'"
+            f"{where} AND o.completed_at > ? AND o.completed_at <= ? GROUP BY c.customer_id",
+            [*kinds, *params, sortable_time(since), sortable_time(until)],
+        ):
+            if spend:
+                out[str(cid)] = int(spend)
+    return out
+
+
 def purchase_profiles(
     db: Database, customer_ids: list[str] | None, now: datetime
 ) -> dict[str, dict[str, Any]]:

@@ -1,21 +1,32 @@
-"""Coupons and points as read models: each coupon with its current state, every change of a
-coupon's state and every movement of points with the balance after it, so both can be shown
-as of any date (business time)."""
+"""Coupons, points and membership as read models: each coupon with its current state, every
+change of a coupon's state, every movement of points with the balance after it and every tier
+change, so all can be shown as of any date (business time); and the loyalty program's
+versions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from domain.promotions.aggregates import Coupon, Points
+from domain.promotions.loyalty import LoyaltyProgram, Membership
 from infra.db import Database
-from infra.events import EventRecord, sortable_time
+from infra.events import EventRecord, dumps, sortable_time
 from projections.base import Projection, handles, select
 
 
 class Promotions(Projection):
     name = "promotions"
-    tables = ("promotions_coupon_changes", "promotions_coupons", "promotions_points")
+    tables = (
+        "promotions_coupon_changes",
+        "promotions_coupons",
+        "promotions_points",
+        "promotions_programs",
+        "promotions_members",
+        "promotions_tier_changes",
+    )
     ddl = (
         "CREATE TABLE IF NOT EXISTS promotions_coupons ("
         " code TEXT PRIMARY KEY, customer_id TEXT NOT NULL, kind TEXT NOT NULL,"
@@ -38,6 +49,20 @@ class Promotions(Projection):
         " occurred_at TEXT NOT NULL, actor TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS promotions_points_customer"
         " ON promotions_points (customer_id, occurred_at, position)",
+        "CREATE TABLE IF NOT EXISTS promotions_programs ("
+        " program_version BIGINT PRIMARY KEY, definition TEXT NOT NULL,"
+        " effective_from TEXT NOT NULL, recorded_by TEXT NOT NULL, recorded_at TEXT NOT NULL,"
+        " position BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS promotions_members ("
+        " customer_id TEXT PRIMARY KEY, tier TEXT NOT NULL, spend BIGINT NOT NULL,"
+        " program_version BIGINT NOT NULL, since TEXT NOT NULL, position BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS promotions_members_tier ON promotions_members (tier)",
+        "CREATE TABLE IF NOT EXISTS promotions_tier_changes ("
+        " position BIGINT PRIMARY KEY, customer_id TEXT NOT NULL, from_tier TEXT,"
+        " tier TEXT NOT NULL, spend BIGINT NOT NULL, period_days BIGINT NOT NULL,"
+        " program_version BIGINT NOT NULL, occurred_at TEXT NOT NULL, actor TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS promotions_tier_changes_customer"
+        " ON promotions_tier_changes (customer_id, occurred_at, position)",
     )
 
     def _change(self, e: EventRecord, cur: Any, code: str, status: str, detail: str) -> None:
@@ -89,7 +114,7 @@ class Promotions(Projection):
     def _expired(self, e: EventRecord, cur: Any) -> None:
         self._status(e, cur, "expired", "")
 
-    @handles(Points, "Earned", "Spent")
+    @handles(Points, "Earned", "Spent", "ClawedBack")
     def _points(self, e: EventRecord, cur: Any) -> None:
         d = e.data
         delta = d["points"] if e.name == "PointsEarned" else -d["points"]
@@ -99,6 +124,42 @@ class Promotions(Projection):
             (
                 e.position, d["customer_id"], delta, d["balance"], d["reason"], d["ref"],
                 sortable_time(e.occurred_at), e.actor,
+            ),
+        )  # fmt: skip
+
+    @handles(LoyaltyProgram, "Published", "Revised")
+    def _program(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        cur.execute(
+            "INSERT INTO promotions_programs (program_version, definition, effective_from,"
+            " recorded_by, recorded_at, position) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (program_version) DO NOTHING",
+            (
+                d.get("program_version", 1), dumps(d["definition"]).decode(),
+                sortable_time(d["effective_from"]), e.actor, sortable_time(e.occurred_at),
+                e.position,
+            ),
+        )  # fmt: skip
+
+    @handles(Membership, "Enrolled", "TierChanged")
+    def _tier(self, e: EventRecord, cur: Any) -> None:
+        d = e.data
+        at = sortable_time(e.occurred_at)
+        cur.execute(
+            "INSERT INTO promotions_members (customer_id, tier, spend, program_version, since,"
+            " position) VALUES (?,?,?,?,?,?) ON CONFLICT (customer_id) DO UPDATE SET"
+            " tier = excluded.tier, spend = excluded.spend,"
+            " program_version = excluded.program_version, since = excluded.since,"
+            " position = excluded.position WHERE promotions_members.position < excluded.position",
+            (d["customer_id"], d["tier"], d["spend"], d["program_version"], at, e.position),
+        )
+        cur.execute(
+            "INSERT INTO promotions_tier_changes (position, customer_id, from_tier, tier, spend,"
+            " period_days, program_version, occurred_at, actor) VALUES (?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (position) DO NOTHING",
+            (
+                e.position, d["customer_id"], d.get("from_tier"), d["tier"], d["spend"],
+                d["period_days"], d["program_version"], at, e.actor,
             ),
         )  # fmt: skip
 
@@ -184,3 +245,57 @@ def points(
         "balance": moves[0]["balance"] if moves else 0,
         "movements": moves,
     }
+
+
+def program_versions(db: Database) -> list[dict[str, Any]]:
+    rows = select(
+        db, "promotions_programs",
+        ["program_version", "definition", "effective_from", "recorded_by", "recorded_at",
+         "position"],
+        [], [], order="program_version", limit=1000,
+    )  # fmt: skip
+    for row in rows:
+        row["definition"] = orjson.loads(row["definition"])
+    return rows
+
+
+def membership(db: Database, customer_id: str, as_of: datetime | None = None) -> dict[str, Any]:
+    """The customer's tier as of a time (now if not given) and the changes up to it, newest
+    first; `tier` None when they had none yet."""
+    where: list[str] = ["customer_id = ?"]
+    params: list[object] = [customer_id]
+    if as_of is not None:
+        where.append("occurred_at <= ?")
+        params.append(sortable_time(as_of))
+    changes = select(
+        db, "promotions_tier_changes",
+        ["position", "from_tier", "tier", "spend", "period_days", "program_version",
+         "occurred_at", "actor"],
+        where, params, order="occurred_at DESC, position DESC", limit=100,
+    )  # fmt: skip
+    last = changes[0] if changes else None
+    return {
+        "customer_id": customer_id,
+        "as_of": sortable_time(as_of) if as_of is not None else None,
+        "tier": last["tier"] if last else None,
+        "since": last["occurred_at"] if last else None,
+        "spend": last["spend"] if last else None,
+        "program_version": last["program_version"] if last else None,
+        "changes": changes,
+    }
+
+
+def members_after(db: Database, after: str, limit: int) -> list[str]:
+    """Customers with a tier, by id after `after`: the review sweep walks them in pages."""
+    rows = db.query(
+        "SELECT customer_id FROM promotions_members WHERE customer_id > ?"
+        " ORDER BY customer_id LIMIT ?",
+        (after, limit),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def tier_counts(db: Database) -> dict[str, int]:
+    return {str(t): int(n) for t, n in db.query(
+        "SELECT tier, COUNT(*) FROM promotions_members GROUP BY tier"
+    )}  # fmt: skip

@@ -57,21 +57,13 @@ class Api:
         completed job, the segment evaluator, the message router) past it, the head unchanged
         meanwhile. What they record is theirs, not a later request's."""
         c = self.container
-        followers = [
-            (process.marks, mark)
-            for process, mark in (
-                (c.accruer, "accrued"),
-                (c.segment_evaluator, "evaluated"),
-                (c.message_router, "routed"),
-            )
-            if process is not None and c.process_loops
-        ]
+        followers = [p for _, p in c.log_followers()] if c.process_loops else []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             head = c.head()
             if (
                 all(p >= head for p in c.engine.positions().values())
-                and all(marks.get(mark) >= head for marks, mark in followers)
+                and all(p.marks.get(p.MARK) >= head for p in followers)
                 and c.head() == head
             ):
                 return

@@ -75,6 +75,7 @@ def test_the_dashboard_is_empty_before_any_code_exists(api: Api) -> None:
         "totals": {"scans": 0, "adds": 0, "refusals": 0},
         "days": [],
         "codes": [],
+        "alerts": {"open": 0, "acknowledged": 0},  # channel anomalies (docs/channel-anomalies.md)
     }
 
 

@@ -1,6 +1,7 @@
-"""Coupons and points in server mode: the API records, `scrm relay` publishes to JetStream and
-`scrm project` builds the coupons and points read models, so a balance as of a date and a
-coupon's history come back through the bus."""
+"""Coupons, points and membership in server mode: the API records, `scrm relay` publishes to
+JetStream and `scrm project` builds the read models, so a balance as of a date and a coupon's
+history come back through the bus; the loyalty process runs beside the projector and turns a
+completed order into points and a tier."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
-from tests.factories import ApiClient
+from tests.factories import ApiClient, meta
 from tests.integration.test_server_mode import caught_up, running, wait_until
+from tests.unit.test_loyalty import PROGRAM, T0, order
 
 pytestmark = pytest.mark.integration
 
@@ -48,4 +50,22 @@ def test_coupons_and_points_are_projected_through_the_bus(server_settings: Setti
         shown = admin.get(f"/v1/coupons/{code}").json()
         assert [h["status"] for h in shown["history"]] == ["issued", "redeemed"]
         assert shown["issued_by"] == "points"
+
+        # The loyalty process in the projector's process: a completed order, points and a tier.
+        r = admin.put(
+            "/v1/loyalty/program",
+            {"definition": PROGRAM, "effective_from": "2026-01-01T00:00:00Z"},
+        )
+        assert r.status_code == 201, r.text
+        buyer = admin.post(
+            "/v1/customers",
+            {"identities": [{"kind": "taobao_buyer", "value": "buyer-1"}], "tags": []},
+        ).json()["id"]
+        c.orders.receive(order("T-1", 600_000, T0), "d-1", meta(source="taobao"))
+
+        def member() -> object:
+            return admin.get(f"/v1/customers/{buyer}/membership").json()["tier"]
+
+        wait_until(lambda: member() == "silver", what="the loyalty process beside the projector")
+        assert admin.get(f"/v1/customers/{buyer}/points").json()["balance"] == 6_000
     c.close()

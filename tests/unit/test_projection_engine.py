@@ -52,6 +52,11 @@ READ_MODELS = [
     "audit",
     "exports",
     "promotions",
+    "dashboards",
+    "channel_anomalies",
+    "handover",
+    "campaigns",
+    "automation",
 ]
 A_TMALL_ORDER = OrderSnapshot(
     platform="taobao",
@@ -242,6 +247,10 @@ def test_a_rebuilt_read_model_equals_the_live_one(
     project(container)
     settle_a_week(container)
     use_coupons_and_points(container, str(world.c1))
+    use_handover(container)
+    use_channel_anomalies(container)
+    use_campaigns(container)
+    use_automation(container)
     window = export_scope(T0 - timedelta(days=400), T0 + timedelta(days=400))
     exports.produce(
         container, window, tmp_path / "export", requested_by="user:r", role="regulator", meta=meta()
@@ -257,9 +266,87 @@ def test_a_rebuilt_read_model_equals_the_live_one(
     assert any(live.values())
 
 
+def use_automation(container: Container) -> None:
+    """Automation's read model: a rule paused and resumed; a sweep's runs (a tag, messages
+    sent, one after a failed attempt, and some nobody can receive); a metric's ticket that
+    could not be opened."""
+    from datetime import UTC, datetime
+
+    from infra.automation import sweep
+
+    a, now = container.automation, datetime.now(UTC)
+    wake = {
+        "trigger": {"kind": "time", "silent_days": 1},
+        "actions": [{"add_tags": ["沉睡"]},
+                    {"send_message": {"channel": "wecom", "template": "miss-you"}}],
+    }  # fmt: skip
+    dropoff = {
+        "trigger": {"kind": "metric", "metric": "channel_dropoff", "threshold": "0"},
+        "actions": [{"open_ticket": {"workflow": "no-such-flow", "service_type": "check",
+                                     "description": "渠道流失率上升"}}],
+    }  # fmt: skip
+    for key, rule in (("wake", wake), ("dropoff", dropoff)):
+        a.publish_rule(
+            key, rule, effective_from=now - timedelta(days=1), expected_version=0, meta=meta()
+        )
+    a.pause("wake", reason="review", meta=meta())
+    a.resume("wake", reason="", meta=meta())
+    project(container)
+    assert container.outreach_gateway is not None
+    container.outreach_gateway.fail_next = ["errcode 45009"]
+    assert sweep(container, now + timedelta(days=30))["fired"]
+    project(container)
+    sweep(container, now + timedelta(days=30, hours=1))
+
+
+def use_campaigns(container: Container) -> None:
+    """The campaigns read model: a campaign, views, invitees two levels down, successes that
+    issue a coupon, a self-invitation flagged and its reward held, then released."""
+    from tests.unit.test_campaigns import use_a_campaign
+
+    use_a_campaign(container)
+
+
+def use_channel_anomalies(container: Container) -> None:
+    """The channel anomalies read model: the world's scans counted per minute, the burst of
+    `spring` detected (two scans a day are one here), acknowledged and resolved."""
+    from projections.channels import anomalies
+
+    ch = container.channels
+    ch.publish_thresholds(
+        "default",
+        {"window_minutes": 1440, "min_count": 2, "baseline": None, "quiet_hours": None},
+        effective_from=T0 - timedelta(days=30),
+        expected_version=None,
+        meta=meta(),
+    )
+    project(container)
+    assert container.anomaly_detector is not None
+    while container.anomaly_detector.run_once() is not None:
+        project(container)
+    [alert] = anomalies.anomalies(container.read_db)
+    ch.acknowledge(alert["anomaly_id"], note="seen", meta=meta())
+    ch.resolve(alert["anomaly_id"], outcome="expected", note="the fair", meta=meta())
+
+
+def use_handover(container: Container) -> None:
+    """The handover read model: b's customers to a, who is at the limit (pending), then
+    retried to w (handed over, completed)."""
+    admin = Scope(role="admin")
+    project(container)
+    container.handover.start(
+        kind="transfer", from_staff="b", to_staff="a", department=None, reason="moving",
+        key="use-handover", customer_limit=1, scope=admin, meta=meta(),
+    )  # fmt: skip
+    done = container.handover.retry(
+        "use-handover", items=None, to_staff="w", scope=admin, meta=meta()
+    )
+    assert done.status == "completed" and any(i["attempts"] == 2 for i in done.items)
+
+
 def use_coupons_and_points(container: Container, customer: str) -> None:
     """The promotions read models: a coupon redeemed, one revoked, one expired by the sweep,
-    points earned and exchanged for a coupon."""
+    points earned and exchanged for a coupon, the loyalty program, points clawed back, tiers."""
     from datetime import UTC, datetime
 
     from domain.promotions.application import CouponSpec
@@ -281,6 +368,16 @@ def use_coupons_and_points(container: Container, customer: str) -> None:
     p.exchange_points_for_coupon(customer, 200, spec, meta=meta())
     project(container)
     assert sweep_expired(container, meta())
+    # The loyalty program: an order's points, half clawed back; a first tier, then a higher.
+    from tests.unit.test_loyalty import PROGRAM
+
+    p.publish_program(
+        PROGRAM, effective_from=now - timedelta(days=1), expected_version=0, meta=meta()
+    )
+    p.credit_order(customer, "order:T-5", 900, change_ref="order:T-5", meta=meta())
+    p.credit_order(customer, "order:T-5", 450, change_ref="refund:T-5:R-1", meta=meta())
+    assert p.review_membership(customer, 0, meta=meta()) == "ordinary"
+    assert p.review_membership(customer, 600_000, meta=meta()) == "silver"
 
 
 def settle_a_week(container: Container) -> None:

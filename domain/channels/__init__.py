@@ -1,0 +1,1 @@
+"""Channel anomaly alerts (渠道异常预警): thresholds, detected bursts, their handling."""
