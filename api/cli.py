@@ -342,11 +342,19 @@ Try:
         _serve(host, port, c)
 
 
-@app.command()
+bench_app = typer.Typer(help="Benchmarks", invoke_without_command=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback()
 def bench(
+    ctx: typer.Context,
     quick: Annotated[bool, typer.Option(help="smaller runs, for a smoke test")] = False,
 ) -> None:
-    """Benchmarks against raw baselines measured in the same run (needs PostgreSQL + NATS)."""
+    """Benchmarks against raw baselines measured in the same run (needs PostgreSQL + NATS);
+    `scrm bench dashboards` and `scrm bench automation-sweep` run over a `scrm seed` store."""
+    if ctx.invoked_subcommand is not None:
+        return
     from api.bench import run_bench
 
     sys.exit(run_bench(Settings(), quick=quick))
@@ -834,6 +842,12 @@ app.command("replay")(cli_replay.replay)
 archive_app.command("export")(cli_exports.export)
 archive_app.command("verify")(cli_exports.verify)
 archive_app.command("export-bench")(cli_exports.bench)
+
+from api import cli_seed  # noqa: E402
+
+app.command("seed")(cli_seed.seed)
+bench_app.command("dashboards")(cli_seed.bench_dashboards)
+bench_app.command("automation-sweep")(cli_seed.bench_sweep)
 
 
 def main() -> None:
