@@ -74,6 +74,7 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
         # Every context appends to the one log, so one process needs one connection pool:
         # an application built `share_with` another uses that one's infrastructure.
         self._shared_factory = share_with.factory if share_with is not None else None
+        self._shared_recorder = share_with.recorder if share_with is not None else None
         super().__init__(env)
         self.on_recorded: list[Callable[[int], None]] = []
 
@@ -81,6 +82,12 @@ class ScrmApplication(Application):  # type: ignore[type-arg]
         if self._shared_factory is not None:
             return self._shared_factory
         return super().construct_factory(env)
+
+    def construct_recorder(self) -> Any:
+        # The one log has one recorder: made (and its tables checked) once, not per context.
+        if self._shared_recorder is not None:
+            return self._shared_recorder
+        return super().construct_recorder()
 
     def close(self) -> None:
         """The application that made the infrastructure closes it; the others leave it."""

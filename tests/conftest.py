@@ -26,6 +26,16 @@ PG_ADMIN_URL = os.environ.get("SCRM_TEST_PG_URL", "postgresql://postgres@127.0.0
 NATS_URL = os.environ.get("SCRM_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
+# The modules whose tests take half a minute to minutes (benchmarks at their quick scale, the
+# server-mode tests with their child processes) start first: with two workers, one of them
+# started last would leave its worker running it alone at the end of the run.
+SLOW_FIRST = ("_bench_smoke.py", "_server_mode.py", "test_seed_smoke.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.split("::")[0].endswith(SLOW_FIRST))
+
+
 def _unavailable(what: str, why: str) -> None:
     message = f"{what} is not reachable ({why}); integration tests need it"
     if CI:

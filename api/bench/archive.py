@@ -164,7 +164,7 @@ def _sqlite_ingest(tmp: Path, messages: list[object]) -> float:
 
 def phase_archive(bench: Bench) -> None:
     c = bench.container
-    n = 5_000 if bench.plan.insert_seconds < 4 else 20_000
+    n = bench.plan.archive_messages
     tag = bench.scratch.tag
     bench.say(f"phase 5: archive ingest of {n:,} messages, encryption and scanning on")
     messages = _messages(n, tag)

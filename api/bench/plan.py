@@ -42,27 +42,30 @@ class Plan:
     # The visibility watcher's poll in phase 6: every poll is a query, and at ~1,000 a second
     # it would take a tenth of this machine's CPU from the system it measures.
     orders_poll_interval: float = 0.002
+    # Phase 5: archive messages ingested (sealed and scanned) on each store.
+    archive_messages: int = 20_000
 
 
 FULL = Plan()
 QUICK = Plan(
-    insert_seconds=2.0,
-    warmup=0.5,
-    http_seconds=3.0,
-    direct_seconds=2.0,
+    insert_seconds=1.0,
+    warmup=0.3,
+    http_seconds=1.5,
+    direct_seconds=1.0,
     lag_rate=300,
-    lag_seconds=3.0,
+    lag_seconds=1.5,
     lag_issuers=4,
     lag_rates=(300,),
     catch_up_timeout=40.0,
-    min_log_events=3_000,
-    orders_import=2_000,
+    min_log_events=2_000,
+    orders_import=1_000,
     orders_rate=100,
-    orders_seconds=3.0,
+    orders_seconds=2.0,
     orders_concurrency=16,
     orders_search=1,
-    orders_search_seconds=3.0,
-    orders_customers=100,
+    orders_search_seconds=1.5,
+    orders_customers=50,
+    archive_messages=2_000,
 )
 
 
