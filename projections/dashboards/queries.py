@@ -32,6 +32,7 @@ def months(since: date | None, until: date | None) -> tuple[str, str]:
     after = date(final.year + final.month // 12, final.month % 12 + 1, 1)
     return first[:7], after.isoformat()[:7]
 
+
 FunnelBy = Literal["code", "staff", "day"]
 _FUNNEL: dict[str, tuple[str, str, str]] = {  # by -> (table, grouping column, its name)
     "code": ("dashboards_codes_daily", "code", "code_id"),
