@@ -133,17 +133,19 @@ def load_demo_archive(customers: CustomersApp, conversations: ConversationsApp) 
 
 def load_demo_orders(orders: OrdersApp) -> int:
     """Two orders: a Tmall trade whose receiver phone is the VIP's (so it links to them and
-    shows on their portrait), and a JD order whose buyer is still pending."""
+    shows on their portrait; received this morning, so it earns them loyalty points and a
+    tier), and a JD order whose buyer is still pending."""
     now = datetime.now(UTC)
     tmall = OrderSnapshot(
         platform="taobao",
         trade_id="4012345678900001",
         shop_id="demo-tmall-flagship",
         buyer_id="AAHdemo-tmall-buyer-0001",
-        status="shipped",
+        status="completed",
         placed_at=now - timedelta(days=2),
         paid_at=now - timedelta(days=2, minutes=-3),
         shipped_at=now - timedelta(days=1),
+        completed_at=now - timedelta(hours=6),
         lines=(
             OrderLine(
                 "40123456789000011",
