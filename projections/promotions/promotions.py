@@ -228,7 +228,11 @@ def due_for_expiry(db: Database, now: datetime, limit: int = 1000) -> list[str]:
 def points(
     db: Database, customer_id: str, as_of: datetime | None = None, limit: int = 100
 ) -> dict[str, Any]:
-    """The balance as of a time (now if not given) and the movements up to it, newest first."""
+    """The balance as of a time (now if not given) and the movements up to it, newest first,
+    each with the balance after it. Both are counted in business time: a process may record
+    a movement after others that happened later (points for an order completed this morning,
+    recorded after a gift given this afternoon), so the order of recording is not the order
+    of the balance."""
     where: list[str] = ["customer_id = ?"]
     params: list[object] = [customer_id]
     if as_of is not None:
@@ -239,10 +243,18 @@ def points(
         ["position", "delta", "balance", "reason", "ref", "occurred_at", "actor"],
         where, params, order="occurred_at DESC, position DESC", limit=limit,
     )  # fmt: skip
+    total = db.query(
+        f"SELECT COALESCE(SUM(delta), 0) FROM promotions_points WHERE {' AND '.join(where)}",
+        params,
+    )[0][0]
+    balance = int(total)
+    for move in moves:  # newest first: each one's balance is the total less what came after
+        move["balance"] = balance
+        balance -= int(move["delta"])
     return {
         "customer_id": customer_id,
         "as_of": sortable_time(as_of) if as_of is not None else None,
-        "balance": moves[0]["balance"] if moves else 0,
+        "balance": int(total),
         "movements": moves,
     }
 

@@ -258,3 +258,22 @@ def _oid(trade_id: str) -> str:
     from domain.orders.aggregates import Order
 
     return str(Order.create_id("taobao", trade_id))
+
+
+def test_points_recorded_late_for_an_earlier_order_count_in_business_time(
+    container: Container,
+) -> None:
+    """A review's points given at noon, recorded first; the points of an order completed that
+    morning, recorded after by the process: the balance is counted in business time."""
+    c = container
+    publish(c)
+    who = buyer_customer(c)
+    noon = T0 + timedelta(days=5, hours=4)
+    c.promotions.earn_points(who, 50, reason="review", ref="review:1", meta=meta(at=noon))
+    c.orders.receive(order("T-1", 120_000, T0 + timedelta(days=5)), "d-1", meta(source="taobao"))
+    current(c)
+    shown = read.points(c.read_db, who)
+    assert shown["balance"] == 1_250
+    assert [(m["delta"], m["balance"]) for m in shown["movements"]] == [(50, 1_250), (1_200, 1_200)]
+    morning = read.points(c.read_db, who, T0 + timedelta(days=5, hours=1))
+    assert morning["balance"] == 1_200
