@@ -5,7 +5,7 @@ Answers are JSON."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -36,6 +36,13 @@ def _day(value: str | None, option: str) -> date | None:
         ) from None
 
 
+def _one_of(value: str, options: tuple[str, ...], option: str) -> Any:
+    """The option's value if it is one of `options` (the queries' literal types)."""
+    if value not in options:
+        raise typer.BadParameter(", ".join(options), param_hint=option)
+    return value
+
+
 def _show(c: Container, models: tuple[str, ...], window: tuple[str, str], found: Any) -> None:
     body = {"as_of": c.as_of(*models), "from": window[0], "to": window[1]}
     body.update(found if isinstance(found, dict) else {"items": found})
@@ -50,12 +57,11 @@ def funnel(
     limit: Limit = 100,
 ) -> None:
     """Scans → adds → first orders → GMV per channel code, member of staff or day."""
-    if by not in ("code", "staff", "day"):
-        raise typer.BadParameter("code, staff or day", param_hint="--by")
+    chosen = _one_of(by, ("code", "staff", "day"), "--by")
     with _container() as c:
         window = queries.days(_day(since, "--from"), _day(until, "--to"))
         _current(c)
-        found = queries.funnel(c.read_db, by, *window, limit)  # type: ignore[arg-type]
+        found = queries.funnel(c.read_db, chosen, *window, limit)
         _show(c, ("dashboards",), window, found)
 
 
@@ -67,12 +73,11 @@ def regions(
     limit: Limit = 500,
 ) -> None:
     """Regional heat: new buyers, paid orders, GMV, refunds and tickets per province or city."""
-    if level not in ("province", "city"):
-        raise typer.BadParameter("province or city", param_hint="--level")
+    chosen = _one_of(level, ("province", "city"), "--level")
     with _container() as c:
         window = queries.months(_day(since, "--from"), _day(until, "--to"))
         _current(c)
-        found = queries.regions(c.read_db, level, *window, limit)  # type: ignore[arg-type]
+        found = queries.regions(c.read_db, chosen, *window, limit)
         _show(c, ("dashboards",), window, found)
 
 
@@ -86,12 +91,11 @@ def staff(
     limit: Limit = 100,
 ) -> None:
     """Staff ranked by adds, conversions, GMV or how quickly they answer customers."""
-    if order_by not in ("adds", "conversions", "gmv", "response"):
-        raise typer.BadParameter("adds, conversions, gmv or response", param_hint="--order-by")
+    chosen = _one_of(order_by, ("adds", "conversions", "gmv", "response"), "--order-by")
     with _container() as c:
         window = queries.days(_day(since, "--from"), _day(until, "--to"))
         _current(c)
-        found = queries.staff_ranking(c.read_db, *window, order_by, limit)  # type: ignore[arg-type]
+        found = queries.staff_ranking(c.read_db, *window, chosen, limit)
         _show(c, ("dashboards", "staff"), window, found)
 
 
@@ -102,13 +106,11 @@ def promotions(
     until: To = None,
 ) -> None:
     """Promotion cost per province of the customer or per month."""
-    what: dict[str, Literal["region", "month"]] = {"region": "region", "month": "month"}
-    if by not in what:
-        raise typer.BadParameter("region or month", param_hint="--by")
+    chosen = _one_of(by, ("region", "month"), "--by")
     with _container() as c:
         window = queries.months(_day(since, "--from"), _day(until, "--to"))
         _current(c)
-        _show(c, ("dashboards",), window, queries.promotions(c.read_db, what[by], *window, 500))
+        _show(c, ("dashboards",), window, queries.promotions(c.read_db, chosen, *window, 500))
 
 
 @dashboards_app.command("coupons")
@@ -118,13 +120,11 @@ def coupons(
     until: To = None,
 ) -> None:
     """Coupons issued, redeemed, revoked and expired per issuer or month."""
-    what: dict[str, Literal["issuer", "month"]] = {"issuer": "issuer", "month": "month"}
-    if by not in what:
-        raise typer.BadParameter("issuer or month", param_hint="--by")
+    chosen = _one_of(by, ("issuer", "month"), "--by")
     with _container() as c:
         window = queries.months(_day(since, "--from"), _day(until, "--to"))
         _current(c)
-        _show(c, ("dashboards",), window, queries.coupons(c.read_db, what[by], *window))
+        _show(c, ("dashboards",), window, queries.coupons(c.read_db, chosen, *window))
 
 
 @dashboards_app.command("campaigns")

@@ -161,14 +161,15 @@ class Automation(BehindTheReadModels):
     MARK, TABLE = "automated", "automation_positions"
 
     def concerned(self) -> bool:
-        return bool(read.rules(self.c.read_db, trigger_kind="event"))
+        # The round's event rules, read once: `handle` fires them.
+        self._keys = [r["rule_key"] for r in read.rules(self.c.read_db, trigger_kind="event")]
+        return bool(self._keys)
 
     def handle(self, records: Sequence[EventRecord]) -> None:
-        keys = [r["rule_key"] for r in read.rules(self.c.read_db, trigger_kind="event")]
         owners = Owners(self.c)
         for record in records:
             if record.name in _WATCHED:
-                self._handle(record, keys, owners)
+                self._handle(record, self._keys, owners)
 
     def _handle(self, r: EventRecord, keys: list[str], owners: Owners) -> None:
         at = r.ts()

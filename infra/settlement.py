@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from infra.bootstrap import Container
 
 
+# Who and what records an accrual: the envelope of everything the accruer records.
+BY_ACCRUER = ("system:settlement", "settlement")
+
+
 @dataclass(frozen=True)
 class _Tally:
     """An item accrued in this round, not yet in the read model's counts."""
@@ -118,12 +122,6 @@ def parents(db: Database, payee_id: str, depth: int = 10) -> tuple[str, ...]:
     return tuple(chain)
 
 
-def _meta(record: EventRecord, process: str, source: str = "settlement") -> Meta:
-    """The envelope of what a log process records because of `record`: its business time
-    and correlation, caused by it (channel anomalies use it too)."""
-    return record.caused(f"system:{process}", source)
-
-
 class Accruer(BehindTheReadModels):
     """Turns completed jobs, ratings and paid orders into earnings as they are projected."""
 
@@ -174,7 +172,11 @@ class Accruer(BehindTheReadModels):
             materials_fee=int(fee) if isinstance(fee, int) else None,
         )
         self._accrue(
-            f"ticket:{r.originator_id}:completion", facts, count, tally, _meta(r, "settlement")
+            f"ticket:{r.originator_id}:completion",
+            facts,
+            count,
+            tally,
+            r.caused(*BY_ACCRUER),
         )
 
     def _rated(self, r: EventRecord, count: VolumesFor, tally: list[_Tally]) -> None:
@@ -196,7 +198,11 @@ class Accruer(BehindTheReadModels):
         if rules is not None and not rules.price(facts, Volumes()):
             return  # the rule set pays nothing for ratings: no empty earnings
         self._accrue(
-            f"ticket:{r.originator_id}:rating", facts, count, tally, _meta(r, "settlement")
+            f"ticket:{r.originator_id}:rating",
+            facts,
+            count,
+            tally,
+            r.caused(*BY_ACCRUER),
         )
 
     def _rules_of(self, facts: Facts) -> Rules | None:
@@ -226,7 +232,11 @@ class Accruer(BehindTheReadModels):
                 order_id=r.originator_id,
             )
             self._accrue(
-                f"order:{r.originator_id}:sale:{payee}", facts, count, tally, _meta(r, "settlement")
+                f"order:{r.originator_id}:sale:{payee}",
+                facts,
+                count,
+                tally,
+                r.caused(*BY_ACCRUER),
             )
 
     def _refunded(self, r: EventRecord, count: VolumesFor, tally: list[_Tally]) -> None:
@@ -236,7 +246,10 @@ class Accruer(BehindTheReadModels):
             (r.originator_id,),
         ):
             self.c.settlement.claw_back(
-                source, d["refund_id"], int(d["amount"]), _meta(r, "settlement")
+                source,
+                d["refund_id"],
+                int(d["amount"]),
+                r.caused(*BY_ACCRUER),
             )
 
     def _payee_registered(self, r: EventRecord, count: VolumesFor, tally: list[_Tally]) -> None:
@@ -247,7 +260,7 @@ class Accruer(BehindTheReadModels):
             return
         names = [p["payee_id"]] + ([f"staff:{p['staff_id']}"] if p.get("staff_id") else [])
         for source in read.held_for(self.c.read_db, names):
-            self.c.settlement.price_held(source, p["payee_id"], count, _meta(r, "settlement"))
+            self.c.settlement.price_held(source, p["payee_id"], count, r.caused(*BY_ACCRUER))
 
     _handlers: ClassVar[
         dict[str, Callable[[Accruer, EventRecord, VolumesFor, list[_Tally]], None]]
