@@ -6,7 +6,8 @@ store in embedded mode and the code that follows JetStream in server mode is the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain.shared import event_name
@@ -78,6 +79,75 @@ class Projection:
     def drop(self, cur: Any) -> None:
         for table in self.tables:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class Held:
+    """Rows held back to one `executemany` per statement per batch (`Projection.flush`):
+    for rows that handlers only write while projecting, one statement each way per event
+    was most of what projecting them cost. A handler that reads such a table writes first."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[Sequence[Any]]] = {}
+
+    def add(self, statement: str, row: Sequence[Any]) -> None:
+        self._rows.setdefault(statement, []).append(row)
+
+    def write(self, cur: Any) -> None:
+        for statement, rows in self._rows.items():  # in the order first held
+            cur.executemany(statement, rows)
+        self._rows = {}
+
+    def clear(self) -> None:
+        self._rows = {}
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A rollup table of counters that events only add to: its upsert, which adds
+    `excluded` values to the stored ones, and how many leading columns are its key."""
+
+    table: str
+    keys: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    @property
+    def statement(self) -> str:
+        cols = (*self.keys, *self.columns)
+        adds = ", ".join(f"{c} = {self.table}.{c} + excluded.{c}" for c in self.columns)
+        return (
+            f"INSERT INTO {self.table} ({', '.join(cols)})"
+            f" VALUES ({', '.join('?' * len(cols))})"
+            f" ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {adds}"
+        )
+
+
+class Tallies:
+    """Counter rows summed in memory while a batch is applied and written once at its end
+    (`Projection.flush`): one upsert per row touched instead of one per event. Counters
+    are only added to, never read back while projecting, so the sum is all that counts."""
+
+    def __init__(self) -> None:
+        self._sums: dict[Counter, dict[tuple[Any, ...], list[int]]] = {}
+
+    def add(self, counter: Counter, row: Sequence[Any]) -> None:
+        """`row`: the key's values, then the amounts to add, in the counter's column order."""
+        n = len(counter.keys)
+        key = tuple(row[:n])
+        sums = self._sums.setdefault(counter, {})
+        found = sums.get(key)
+        if found is None:
+            sums[key] = [int(v) for v in row[n:]]
+        else:
+            for i, v in enumerate(row[n:]):
+                found[i] += int(v)
+
+    def write(self, cur: Any) -> None:
+        for counter, sums in self._sums.items():
+            cur.executemany(counter.statement, [(*key, *v) for key, v in sums.items()])
+        self._sums = {}
+
+    def clear(self) -> None:
+        self._sums = {}
 
 
 def select(

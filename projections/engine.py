@@ -154,6 +154,8 @@ class ProjectionEngine:
                 self.checkpoints.reset(cur, name)
                 self.schemas.ensure(cur, name)
                 self.schemas.advance(cur, name, self.projections[name].schema_version)
+            if hasattr(cur, "sync"):  # PostgreSQL's pipeline: see _PgCursor.sync
+                cur.sync()
             for batch in batches:
                 for name in chosen:
                     self._apply(cur, name, batch)

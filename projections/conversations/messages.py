@@ -12,7 +12,7 @@ from domain.conversations.aggregates import ArchivedMessage
 from domain.customers.aggregates import Customer
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Projection, handles, select
+from projections.base import Held, Projection, handles, select
 
 
 class Messages(Projection):
@@ -42,11 +42,22 @@ class Messages(Projection):
         " PRIMARY KEY (participant, sent_at, message_id))",
     )
 
+    def __init__(self) -> None:
+        # Messages and participants are written once per batch; the handlers that change
+        # or read those rows afterwards (recalls, restrictions) write what is held first.
+        self.held = Held()
+
+    def forget(self) -> None:
+        self.held.clear()
+
+    def flush(self, cur: Any) -> None:
+        self.held.write(cur)
+
     @handles(ArchivedMessage, "Archived")
     def _archived(self, e: EventRecord, cur: Any) -> None:
         d = e.data
         sent_at = sortable_time(d["sent_at"])
-        cur.execute(
+        self.held.add(
             "INSERT INTO conversations_messages (message_id, msgid, seq, action, sender,"
             " recipients, room_id, sent_at, msgtype, subject, sealed, position, restriction)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
@@ -68,7 +79,7 @@ class Messages(Projection):
             ),
         )
         for participant in {d["sender"], *d["recipients"]}:
-            cur.execute(
+            self.held.add(
                 "INSERT INTO conversations_participants (message_id, participant, sent_at)"
                 " VALUES (?,?,?) ON CONFLICT DO NOTHING",
                 (e.originator_id, participant, sent_at),
@@ -76,6 +87,7 @@ class Messages(Projection):
 
     @handles(ArchivedMessage, "Recalled")
     def _recalled(self, e: EventRecord, cur: Any) -> None:
+        self.held.write(cur)
         cur.execute(
             "UPDATE conversations_messages SET recalled_at = ? WHERE message_id = ?",
             (e.occurred_at, e.originator_id),
@@ -85,6 +97,7 @@ class Messages(Projection):
     def _restricted(self, e: EventRecord, cur: Any) -> None:
         """The customer's conversations leave every list at once; they stay stored."""
         status = "erased" if e.name == "CustomerErased" else "restricted"
+        self.held.write(cur)
         for subject in e.data["subjects"]:
             cur.execute(
                 "INSERT INTO conversations_restrictions (subject, status) VALUES (?, ?)"

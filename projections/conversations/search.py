@@ -22,7 +22,7 @@ from domain.conversations.compliance import normalise, text_of
 from domain.customers.aggregates import Customer
 from domain.shared import InvalidInput, derived_id
 from infra.events import EventRecord
-from projections.base import Projection, handles
+from projections.base import Held, Projection, handles
 
 MIN_KEYWORD = 2  # one bigram; a single character would match a large share of any archive
 MAX_KEYWORD = 100
@@ -49,6 +49,13 @@ class Search(Projection):
 
     def __init__(self, vault: TermSource | None = None):
         self.vault = vault
+        self.held = Held()  # a batch's documents and terms, written at once; erasure first
+
+    def forget(self) -> None:
+        self.held.clear()
+
+    def flush(self, cur: Any) -> None:
+        self.held.write(cur)
 
     def bind(self, vault: TermSource) -> None:
         self.vault = self.vault or vault
@@ -66,16 +73,16 @@ class Search(Projection):
         if plain is None:
             return  # erased before this (re)build reached it: nothing to index
         terms = self.vault.search_terms(normalise(text_of(orjson.loads(plain))))
-        cur.execute(
+        self.held.add(
             "INSERT INTO search_documents (message_id, subject) VALUES (?, ?)"
             " ON CONFLICT (message_id) DO NOTHING",
             (e.originator_id, d["subject"]),
         )
-        if terms:
-            cur.executemany(
+        for term in terms:
+            self.held.add(
                 "INSERT INTO search_terms (term, message_id) VALUES (?, ?)"
                 " ON CONFLICT (term, message_id) DO NOTHING",
-                [(t, e.originator_id) for t in terms],
+                (term, e.originator_id),
             )
 
     @handles(Customer, "Erased")
@@ -84,6 +91,7 @@ class Search(Projection):
         subjects = e.data["subjects"]
         if not subjects:
             return
+        self.held.write(cur)
         marks = ",".join("?" * len(subjects))
         cur.execute(
             "DELETE FROM search_terms WHERE message_id IN"

@@ -9,7 +9,7 @@ import orjson
 from domain.customers.aggregates import ChannelCode, Customer
 from infra.db import Database
 from infra.events import EventRecord, dumps
-from projections.base import Projection, handles
+from projections.base import Held, Projection, handles
 
 
 class Portrait(Projection):
@@ -62,8 +62,17 @@ class Portrait(Projection):
         " PRIMARY KEY (customer_id, position))",
     )
 
+    def __init__(self) -> None:
+        self.held = Held()  # timeline rows, written once per batch (erasure writes them first)
+
+    def forget(self) -> None:
+        self.held.clear()
+
+    def flush(self, cur: Any) -> None:
+        self.held.write(cur)
+
     def _timeline(self, customer_id: str, e: EventRecord, cur: Any) -> None:
-        cur.execute(
+        self.held.add(
             "INSERT INTO portrait_timeline (customer_id, position, event, occurred_at,"
             " recorded_at, actor, source, correlation_id, data) VALUES (?,?,?,?,?,?,?,?,?)",
             (
@@ -332,6 +341,7 @@ class Portrait(Projection):
 
     @handles(Customer, "Erased")
     def _erased(self, e: EventRecord, cur: Any) -> None:
+        self.held.write(cur)
         for table in self.tables[:-1]:  # every child table: identities, tags, timeline, ...
             cur.execute(f"DELETE FROM {table} WHERE customer_id = ?", (e.originator_id,))
         cur.execute(

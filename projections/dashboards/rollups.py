@@ -29,7 +29,7 @@ from domain.orders.aggregates import Order
 from domain.promotions.aggregates import Coupon, Points
 from domain.tickets.aggregates import Ticket
 from infra.events import EventRecord
-from projections.base import Projection, handles
+from projections.base import Counter, Projection, Tallies, handles
 
 _COUNTS = ("scans", "adds", "first_orders", "gmv")
 _STAFF_COUNTS = (*_COUNTS, "replies", "reply_seconds")
@@ -48,21 +48,11 @@ def split_region(text: str | None) -> tuple[str, str]:
     return found.group(1), found.group(2) or ""
 
 
-def _counter(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
-    """An upsert adding to counters: the one statement every rollup table is kept with."""
-    cols = (*keys, *columns)
-    adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
-    return (
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}"
-    )
-
-
-_CODES = _counter("dashboards_codes_daily", ("code", "day"), _COUNTS)
-_STAFF = _counter("dashboards_staff_daily", ("staff", "day"), _STAFF_COUNTS)
-_REGIONS = _counter("dashboards_regions_monthly", ("province", "city", "month"), _REGION_COUNTS)
-_PROMOTIONS = _counter("dashboards_promotions_monthly", ("province", "month"), _PROMOTION_COUNTS)
-_COUPONS = _counter("dashboards_coupons_monthly", ("issued_by", "month"), _COUPON_COUNTS)
+_CODES = Counter("dashboards_codes_daily", ("code", "day"), _COUNTS)
+_STAFF = Counter("dashboards_staff_daily", ("staff", "day"), _STAFF_COUNTS)
+_REGIONS = Counter("dashboards_regions_monthly", ("province", "city", "month"), _REGION_COUNTS)
+_PROMOTIONS = Counter("dashboards_promotions_monthly", ("province", "month"), _PROMOTION_COUNTS)
+_COUPONS = Counter("dashboards_coupons_monthly", ("issued_by", "month"), _COUPON_COUNTS)
 
 
 def _bigints(columns: tuple[str, ...]) -> str:
@@ -112,14 +102,29 @@ class Dashboards(Projection):
         " staff TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (external, staff))",
     )
 
+    def __init__(self) -> None:
+        self.tallies = Tallies()  # the counter tables, written once per batch
+        # Who waits for whom, as this batch has read or written it (None: no one waits): a
+        # reply mostly follows its question within a batch, and asking the table each time
+        # was most of what an archived message cost. Every write goes through it.
+        self.waiting: dict[tuple[str, str], str | None] = {}
+
+    def forget(self) -> None:
+        self.tallies.clear()
+        self.waiting.clear()
+
+    def flush(self, cur: Any) -> None:
+        self.tallies.write(cur)
+        self.waiting.clear()
+
     # --- channels: scans and adds --------------------------------------------------------
 
     def _arrived(self, e: EventRecord, cur: Any, staff: str | None) -> None:
         d, day = e.data, e.occurred_at[:10]
         new = 1 if d["new_customer"] else 0
-        cur.execute(_CODES, (e.originator_id, day, 1, new, 0, 0))
+        self.tallies.add(_CODES, (e.originator_id, day, 1, new, 0, 0))
         if staff:
-            cur.execute(_STAFF, (staff, day, 1, new, 0, 0, 0, 0))
+            self.tallies.add(_STAFF, (staff, day, 1, new, 0, 0, 0, 0))
         if new:
             cur.execute(
                 "INSERT INTO dashboards_customers (customer_id, code, staff) VALUES (?,?,?)"
@@ -206,11 +211,11 @@ class Dashboards(Projection):
                 " first_order_day = excluded.first_order_day",
                 (customer, province, city, day),
             )
-            cur.execute(_REGIONS, (province, city, day[:7], 1, 0, 0, 0, 0))
+            self.tallies.add(_REGIONS, (province, city, day[:7], 1, 0, 0, 0, 0))
         if code:
-            cur.execute(_CODES, (code, day, 0, 0, first_order, gmv))
+            self.tallies.add(_CODES, (code, day, 0, 0, first_order, gmv))
         if staff:
-            cur.execute(_STAFF, (staff, day, 0, 0, first_order, gmv, 0, 0))
+            self.tallies.add(_STAFF, (staff, day, 0, 0, first_order, gmv, 0, 0))
 
     # --- orders --------------------------------------------------------------------------
 
@@ -252,7 +257,7 @@ class Dashboards(Projection):
             "UPDATE dashboards_orders SET paid_day = ?, paid = ? WHERE order_id = ?",
             (day, paid, e.originator_id),
         )
-        cur.execute(_REGIONS, (province, city, day[:7], 0, 1, paid, 0, 0))
+        self.tallies.add(_REGIONS, (province, city, day[:7], 0, 1, paid, 0, 0))
         if customer:
             self._attribute(cur, customer, day, paid, province, city)
 
@@ -269,20 +274,20 @@ class Dashboards(Projection):
             "UPDATE dashboards_orders SET refunded = refunded + ? WHERE order_id = ?",
             (amount, e.originator_id),
         )
-        cur.execute(_REGIONS, (province, city, day[:7], 0, 0, -amount, amount, 0))
+        self.tallies.add(_REGIONS, (province, city, day[:7], 0, 0, -amount, amount, 0))
         if customer:
             code, staff, _ = self._who(cur, customer)
             if code:
-                cur.execute(_CODES, (code, day, 0, 0, 0, -amount))
+                self.tallies.add(_CODES, (code, day, 0, 0, 0, -amount))
             if staff:
-                cur.execute(_STAFF, (staff, day, 0, 0, 0, -amount, 0, 0))
+                self.tallies.add(_STAFF, (staff, day, 0, 0, 0, -amount, 0, 0))
 
     # --- tickets, replies ----------------------------------------------------------------
 
     @handles(Ticket, "Opened")
     def _ticket(self, e: EventRecord, cur: Any) -> None:
         province, city = split_region(e.data.get("region"))
-        cur.execute(_REGIONS, (province, city, e.occurred_at[:7], 0, 0, 0, 0, 1))
+        self.tallies.add(_REGIONS, (province, city, e.occurred_at[:7], 0, 0, 0, 0, 1))
 
     @handles(ArchivedMessage, "Archived")
     def _message(self, e: EventRecord, cur: Any) -> None:
@@ -294,7 +299,8 @@ class Dashboards(Projection):
         sender, sent = d["sender"], str(d["sent_at"])
         if is_external(sender):
             for staff in d["recipients"]:
-                if not is_external(staff):
+                if not is_external(staff) and self._waiting(cur, sender, staff) is None:
+                    self.waiting[(sender, staff)] = sent
                     cur.execute(
                         "INSERT INTO dashboards_waiting (external, staff, since) VALUES (?,?,?)"
                         " ON CONFLICT (external, staff) DO NOTHING",
@@ -304,19 +310,26 @@ class Dashboards(Projection):
         for external in d["recipients"]:
             if not is_external(external):
                 continue
-            cur.execute(
-                "SELECT since FROM dashboards_waiting WHERE external = ? AND staff = ?",
-                (external, sender),
-            )
-            row = cur.fetchone()
-            if row is None:
+            since = self._waiting(cur, external, sender)
+            if since is None:
                 continue
-            waited = max(int(_seconds(sent) - _seconds(str(row[0]))), 0)
-            cur.execute(_STAFF, (sender, sent[:10], 0, 0, 0, 0, 1, waited))
+            waited = max(int(_seconds(sent) - _seconds(since)), 0)
+            self.tallies.add(_STAFF, (sender, sent[:10], 0, 0, 0, 0, 1, waited))
+            self.waiting[(external, sender)] = None
             cur.execute(
                 "DELETE FROM dashboards_waiting WHERE external = ? AND staff = ?",
                 (external, sender),
             )
+
+    def _waiting(self, cur: Any, external: str, staff: str) -> str | None:
+        key = (external, staff)
+        if key not in self.waiting:
+            cur.execute(
+                "SELECT since FROM dashboards_waiting WHERE external = ? AND staff = ?", key
+            )
+            row = cur.fetchone()
+            self.waiting[key] = str(row[0]) if row else None
+        return self.waiting[key]
 
     # --- promotions ----------------------------------------------------------------------
 
@@ -333,7 +346,7 @@ class Dashboards(Projection):
             " ON CONFLICT (code) DO NOTHING",
             (d["code"], d["issued_by"], self._province(cur, d["customer_id"])),
         )
-        cur.execute(_COUPONS, (d["issued_by"], e.occurred_at[:7], 1, 0, 0, 0, 0))
+        self.tallies.add(_COUPONS, (d["issued_by"], e.occurred_at[:7], 1, 0, 0, 0, 0))
 
     @handles(Coupon, "Redeemed", "Revoked", "Expired")
     def _coupon(self, e: EventRecord, cur: Any) -> None:
@@ -346,9 +359,9 @@ class Dashboards(Projection):
         month, discount = e.occurred_at[:7], int(e.data.get("discount") or 0)
         step = e.name.removeprefix("Coupon")
         counts = [int(step == "Redeemed"), int(step == "Revoked"), int(step == "Expired")]
-        cur.execute(_COUPONS, (row[0], month, 0, *counts, discount))
+        self.tallies.add(_COUPONS, (row[0], month, 0, *counts, discount))
         if step == "Redeemed":
-            cur.execute(_PROMOTIONS, (row[1], month, 1, discount, 0, 0))
+            self.tallies.add(_PROMOTIONS, (row[1], month, 1, discount, 0, 0))
 
     @handles(Points, "Earned", "Spent", "ClawedBack")
     def _points(self, e: EventRecord, cur: Any) -> None:
@@ -357,7 +370,7 @@ class Dashboards(Projection):
         earned = {"PointsEarned": d["points"], "PointsClawedBack": -d["points"]}.get(e.name, 0)
         spent = d["points"] if e.name == "PointsSpent" else 0
         province = self._province(cur, d["customer_id"])
-        cur.execute(_PROMOTIONS, (province, e.occurred_at[:7], 0, 0, earned, spent))
+        self.tallies.add(_PROMOTIONS, (province, e.occurred_at[:7], 0, 0, earned, spent))
 
 
 def _seconds(iso: str) -> float:

@@ -27,11 +27,18 @@ from domain.settlement.aggregates import (
 from domain.settlement.cycles import period_name, period_of
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Projection, handles
+from projections.base import Held, Projection, handles
 
 
 def _when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+_INSERT_LINE = (
+    "INSERT INTO settlement_lines (line_id, earning_id, seq, source, payee_id, group_key,"
+    " period, component, type, amount, explanation, inputs, rule_set, rule_version, event,"
+    " occurred_at, position) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 
 
 class Settlement(Projection):
@@ -128,35 +135,16 @@ class Settlement(Projection):
         self._groups_of: dict[str, tuple[str, str, str] | None] = {}
         self._closed_until: dict[str, str | None] = {}
         # Item and line rows held back to one INSERT each per batch: most events are
-        # accruals, and one statement per row each way was most of what projecting cost.
-        # A handler that reads those tables writes them first (`flush`).
-        self._items: list[tuple[Any, ...]] = []
-        self._line_rows: list[tuple[Any, ...]] = []
+        # accruals. A handler that reads those tables writes them first (`flush`).
+        self.held = Held()
 
     def forget(self) -> None:
         self._groups_of.clear()
         self._closed_until.clear()
-        self._items.clear()
-        self._line_rows.clear()
+        self.held.clear()
 
     def flush(self, cur: Any) -> None:
-        if self._items:
-            cur.executemany(
-                "INSERT INTO settlement_items (earning_id, source, payee_id, kind, region,"
-                " occurred_at, amount, total, held, rule_set, rule_version, order_id, position)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                self._items,
-            )
-            self._items = []
-        if self._line_rows:
-            cur.executemany(
-                "INSERT INTO settlement_lines (line_id, earning_id, seq, source, payee_id,"
-                " group_key, period, component, type, amount, explanation, inputs, rule_set,"
-                " rule_version, event, occurred_at, position)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                self._line_rows,
-            )
-            self._line_rows = []
+        self.held.write(cur)
 
     # --- configuration -----------------------------------------------------------------
 
@@ -265,7 +253,10 @@ class Settlement(Projection):
         d = e.data
         facts = d["facts"]
         lines = d["lines"]
-        self._items.append(
+        self.held.add(
+            "INSERT INTO settlement_items (earning_id, source, payee_id, kind, region,"
+            " occurred_at, amount, total, held, rule_set, rule_version, order_id, position)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 e.originator_id,
                 d["source"],
@@ -280,7 +271,7 @@ class Settlement(Projection):
                 d["rule_version"],
                 facts.get("order_id"),
                 e.position,
-            )
+            ),
         )
         self._lines(
             cur, e, d["source"], lines, facts["occurred_at"], d["rule_set"], d["rule_version"]
@@ -409,7 +400,8 @@ class Settlement(Projection):
                     e.position,
                 )
             )
-        self._line_rows.extend(rows)
+        for row in rows:
+            self.held.add(_INSERT_LINE, row)
 
     def _place(self, cur: Any, payee_id: str, at: datetime) -> tuple[str | None, str | None]:
         """(group, period) a line of this payee at this business time settles in; (None, None)
