@@ -18,12 +18,14 @@ from api.cli_support import (
     EffectiveFrom,
     ExpectedVersion,
     cli_meta,
+    current,
     moment,
     publish_file,
 )
 from api.cli_support import open_container as _container
 from domain.money import yuan
 from domain.shared import Meta
+from infra.promotions import member_rate
 
 pricing_app = typer.Typer(
     help="Regional price strategies (多区域价格策略): versions, floats, overrides, quotes",
@@ -153,12 +155,20 @@ def quote(
     region: Annotated[str, typer.Option(help="6-digit region code, e.g. 330100")],
     line: Annotated[list[str], typer.Option(help="SKU[:QUANTITY[:TRADE_IN]]; repeatable")],
     at: Annotated[str | None, typer.Option(help="ISO-8601; default now")] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="a member's customer id: their tier's rate comes off")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the API's answer, as JSON")] = False,
 ) -> None:
-    """Price a basket for a region at a time, line by line."""
+    """Price a basket for a region at a time, line by line (for a member, at their tier)."""
     when = moment(at, "--at") if at else datetime.now(UTC)
     with _container() as c:
-        q = c.pricing.quote(key, region=region, at=when, lines=[_line(v) for v in line])
+        if customer:
+            current(c)  # the tier follows from orders the loyalty process may not have seen
+        member = member_rate(c, customer, when) if customer else None
+        q = c.pricing.quote(
+            key, region=region, at=when, lines=[_line(v) for v in line], member=member
+        )
     if as_json:
         typer.echo(orjson.dumps(q).decode())
         return
@@ -183,6 +193,11 @@ def quote(
     if q["override"]:
         o = q["override"]
         typer.echo(f"override {o['override_id']} x{o['factor']}: {o['reason']}")
+    if q["member"]:
+        m = q["member"]
+        typer.echo(
+            f"member {m['customer_id']}: {m['tier']} x{m['rate']}, program v{m['program_version']}"
+        )
     if q["threshold"]:
         typer.echo(f"threshold {q['threshold']['promotion_id']}: -{yuan(q['threshold']['off'])}")
     typer.echo(f"total {yuan(q['total'])} (discounts {yuan(q['discounts'])})")

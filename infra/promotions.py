@@ -5,20 +5,24 @@
   it; so may a scheduler, as often as it likes (a second pass finds nothing new).
 - `Loyalty` follows the log: points for completed orders, tiers by spend.
 - `review_tiers` is the tier sweep.
+- `member_rate`: what a customer's tier takes off a quote (POST /v1/quotes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 
 from domain.customers.aggregates import BUYER_KINDS
+from domain.pricing.rules import MemberRate
 from domain.promotions.aggregates import Points
-from domain.shared import Meta
+from domain.shared import Meta, NotFound
 from infra.events import EventRecord
 from infra.processes import BehindTheReadModels
 from projections.customers import purchases
+from projections.customers.portrait import customer_status
 from projections.promotions import promotions as read
 
 if TYPE_CHECKING:
@@ -133,3 +137,20 @@ def review_tiers(c: Container, meta: Meta, page: int = SWEEP_BATCH) -> dict[str,
         reviewed += len(members)
         after = members[-1]
     return {"reviewed": reviewed, "changed": changed}
+
+
+def member_rate(c: Container, customer_id: str, at: datetime) -> MemberRate | None:
+    """The price rate the customer's tier gives at `at`, for a quote (None: no tier then,
+    or a tier that takes nothing off). An unknown customer is refused: a quote for them
+    would silently be a stranger's price."""
+    if customer_status(c.read_db, customer_id) is None:
+        raise NotFound(f"customer {customer_id} not found")
+    found = read.membership(c.read_db, customer_id, at)
+    if found["tier"] is None:
+        return None
+    terms = c.promotions.tier_terms(int(found["program_version"]), str(found["tier"]))
+    if terms is None:
+        return None
+    return MemberRate(
+        customer_id, str(found["tier"]), Decimal(terms["price_rate"]), int(found["program_version"])
+    )

@@ -22,6 +22,7 @@ from api.schemas.pricing import (
 )
 from domain.scope import Scope
 from domain.shared import Forbidden
+from infra.promotions import member_rate
 
 router = APIRouter(prefix="/v1", tags=["pricing"])
 
@@ -106,10 +107,10 @@ def lift_override(
 @router.post("/quotes")
 def quote(body: QuoteRequest, c: ContainerDep, _: ReaderScope) -> object:
     """A basket priced for a region at a time, line by line, naming the strategy version, the
-    region's float and any override that priced it."""
+    region's float and any override that priced it; with `customer_id`, the member's tier
+    rate at that time too (404 for an unknown customer)."""
+    at = body.at or datetime.now(UTC)
+    member = member_rate(c, body.customer_id, at) if body.customer_id else None
     return c.pricing.quote(
-        body.strategy,
-        region=body.region,
-        at=body.at or datetime.now(UTC),
-        lines=body.lines,
+        body.strategy, region=body.region, at=at, lines=body.lines, member=member
     )

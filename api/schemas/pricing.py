@@ -37,4 +37,6 @@ class QuoteRequest(Strict):
     strategy: str = Slug
     region: str = Region
     at: datetime | None = None  # default: now; an order is quoted at its placed time
+    # A member's quote: their tier's price rate at `at` comes off (docs/promotions.md).
+    customer_id: str | None = Field(default=None, min_length=1, max_length=64)
     lines: list[dict[str, Any]] = Field(min_length=1, max_length=200)

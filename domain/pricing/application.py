@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.money import parse_rate
 from domain.pricing.aggregates import PriceStrategy
-from domain.pricing.rules import Strategy, parse_basket, quote, require_region
+from domain.pricing.rules import MemberRate, Strategy, parse_basket, quote, require_region
 from domain.shared import (
     Meta,
     Recorded,
@@ -105,9 +105,18 @@ class PricingApp(ScrmApplication):
 
         return self.retrying(attempt)
 
-    def quote(self, key: str, *, region: str, at: datetime, lines: Any) -> dict[str, Any]:
+    def quote(
+        self,
+        key: str,
+        *,
+        region: str,
+        at: datetime,
+        lines: Any,
+        member: MemberRate | None = None,
+    ) -> dict[str, Any]:
         """A basket priced for a region at a time, by the strategy version, the region's
-        float and the overrides in force then; the answer names each."""
+        float and the overrides in force then, and for a member by their tier's rate; the
+        answer names each."""
         require_region(region, "region")
         when = require_aware(at, "at")
         assert when is not None
@@ -121,6 +130,7 @@ class PricingApp(ScrmApplication):
             lines=basket,
             regional_float=found.float_at(region, when),
             overrides=found.overrides_at(when),
+            member=member,
         )
         return {
             "strategy": key,

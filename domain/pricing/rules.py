@@ -308,6 +308,25 @@ class Override:
 
 
 @dataclass(frozen=True)
+class MemberRate:
+    """What a customer's membership tier takes off at the quote's time (loyalty program,
+    docs/promotions.md): `rate` is what a member pays, 0.9 being 9折."""
+
+    customer_id: str
+    tier: str
+    rate: Decimal
+    program_version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "tier": self.tier,
+            "rate": str(self.rate),
+            "program_version": self.program_version,
+        }
+
+
+@dataclass(frozen=True)
 class Line:
     sku: str
     quantity: int
@@ -353,12 +372,15 @@ def quote(
     lines: list[Line],
     regional_float: Decimal,
     overrides: list[Override],
+    member: MemberRate | None = None,
 ) -> dict[str, Any]:
     """A basket priced line by line. Each line: the list price; times the region's tier
     factor and (1 + its float, kept within the band); times an emergency override's factor if
     one covers the region (the newest); less the best percentage promotion for it; times the
-    quantity; less its trade-in subsidy. Then a threshold promotion (the largest `off` the
-    basket reaches) comes off the basket, shared between the lines by largest remainder.
+    member's tier rate, for a customer with a tier (on the promoted price: a member's
+    discount comes on top); times the quantity; less its trade-in subsidy. Then a threshold
+    promotion (the largest `off` the basket reaches) comes off the basket, shared between the
+    lines by largest remainder.
     Every step is in the answer."""
     tier = strategy.tier_of(region)
     low, high = strategy.band
@@ -403,6 +425,17 @@ def quote(
                     "step": "percent_off",
                     "promotion_id": best.id,
                     "rate": str(best.rate),
+                    "unit": unit,
+                }
+            )
+        if member is not None and member.rate != 1:
+            unit = scale(unit, member.rate)
+            steps.append(
+                {
+                    "step": "member",
+                    "tier": member.tier,
+                    "rate": str(member.rate),
+                    "program_version": member.program_version,
                     "unit": unit,
                 }
             )
@@ -456,6 +489,7 @@ def quote(
             "reason": override.reason,
             "expires_at": override.expires.isoformat(),
         },
+        "member": member.as_dict() if member is not None else None,
         "lines": priced,
         "threshold": applied,
         "subtotal": sum(p["subtotal"] for p in priced),

@@ -10,6 +10,7 @@ from typing import Any
 from tests.e2e.conftest import Api, MakeApi, assert_error
 from tests.e2e.test_identity_api import customer_with_phone
 from tests.e2e.test_orders_api import SIGNING, fixture, push
+from tests.unit.test_pricing import HANGZHOU, definition
 
 PROGRAM: dict[str, Any] = {
     "points_per_yuan": "1",
@@ -64,6 +65,40 @@ def test_a_completed_trade_earns_points_and_a_tier_by_itself(make_api: MakeApi) 
         r = api.as_manager("east").post("/v1/memberships/tier-review")
         assert r.status_code == 200, r.text
         assert r.json() == {"reviewed": 1, "changed": 0}
+
+
+def test_a_members_quote_takes_their_tiers_rate_at_the_quotes_time(make_api: MakeApi) -> None:
+    api = make_api(**SIGNING)
+    assert publish(api, {"definition": PROGRAM, "effective_from": FROM}).status_code == 201
+    strategy = {"definition": definition(), "effective_from": FROM, "expected_version": 0}
+    assert api.admin.put("/v1/pricing/strategies/default", strategy).status_code == 201
+    cid = customer_with_phone(api, "13800138000")
+    assert push(api, "taobao", fixture("taobao", "trade_finished")).status_code == 200
+    api.settle()
+    staff = api.as_staff("zhang.wei")
+    basket = {"strategy": "default", "region": HANGZHOU, "lines": [{"sku": "LOCK-S1"}]}
+
+    stranger = staff.post("/v1/quotes", {**basket, "at": "2026-06-02T08:00:00Z"}).json()
+    member = staff.post(
+        "/v1/quotes", {**basket, "at": "2026-06-02T08:00:00Z", "customer_id": cid}
+    ).json()
+    before = staff.post(  # before the trade made them silver: no tier, no rate
+        "/v1/quotes", {**basket, "at": "2026-02-01T08:00:00Z", "customer_id": cid}
+    ).json()
+
+    assert stranger["member"] is None and stranger["total"] == 199_900
+    assert member["member"] == {
+        "customer_id": cid, "tier": "silver", "rate": "0.9", "program_version": 1,
+    }  # fmt: skip
+    assert member["total"] == 179_910
+    assert member["lines"][0]["steps"][-1]["step"] == "member"
+    assert (before["member"], before["total"]) == (None, 199_900)
+    with api.records_nothing():
+        assert_error(
+            staff.post("/v1/quotes", {**basket, "customer_id": "no-such-customer"}),
+            404,
+            "not_found",
+        )
 
 
 def test_refusals_record_nothing(api: Api) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from domain.pricing.rules import Line, Strategy, quote
+from domain.pricing.rules import Line, MemberRate, Strategy, quote
 from domain.shared import Conflict, Gone, InvalidInput
 from infra.bootstrap import Container
 from tests.factories import meta
@@ -56,7 +56,27 @@ def priced(
         lines=lines,
         regional_float=kw.get("regional_float", Decimal(0)),
         overrides=kw.get("overrides", []),
+        member=kw.get("member"),
     )
+
+
+def test_a_members_tier_rate_comes_off_the_promoted_price() -> None:
+    silver = MemberRate("c-1", "silver", Decimal("0.9"), 2)
+    plain = priced([Line("LOCK-S1", 2)])
+    member = priced([Line("LOCK-S1", 2)], member=silver)
+
+    assert plain["member"] is None
+    assert member["member"] == {
+        "customer_id": "c-1", "tier": "silver", "rate": "0.9", "program_version": 2,
+    }  # fmt: skip
+    assert member["lines"][0]["unit_price"] == 179_910  # 199,900 at 9折
+    assert member["lines"][0]["subtotal"] == 2 * 179_910
+    assert member["lines"][0]["steps"][-1] == {
+        "step": "member", "tier": "silver", "rate": "0.9", "program_version": 2, "unit": 179_910,
+    }  # fmt: skip
+    # A tier that takes nothing off adds no step.
+    ordinary = priced([Line("LOCK-S1", 1)], member=MemberRate("c-1", "ordinary", Decimal(1), 2))
+    assert [s["step"] for s in ordinary["lines"][0]["steps"]] == ["regional"]
 
 
 def test_a_line_is_priced_by_its_regions_tier() -> None:
