@@ -583,7 +583,7 @@ def orders_bench(
 
 
 customers_app = typer.Typer(
-    help="Customers: merging two records of one person", no_args_is_help=True
+    help="Customers: merging two records of one person, birthdays", no_args_is_help=True
 )
 app.add_typer(customers_app, name="customers")
 
@@ -660,6 +660,33 @@ def customers_unmerge(
     """Undo the merge in force of ABSORBED into SURVIVOR: what it brought goes back, in its
     state now; everything else recorded on SURVIVOR meanwhile stays there."""
     _merge_command(True, survivor, absorbed, reason, by)
+
+
+@customers_app.command("birthday")
+def customers_birthday(
+    customer: Annotated[str, typer.Argument(help="the customer (UUID)")],
+    birthday: Annotated[str, typer.Argument(help="date of birth, YYYY-MM-DD")],
+    by: By = "cli",
+) -> None:
+    """Record a customer's date of birth (sealed under their key) for birthday rules."""
+    from datetime import date
+
+    from api.cli_support import cli_meta
+    from api.cli_support import open_container as opened
+    from domain.scope import Scope
+
+    try:
+        customer_id, born = uuid.UUID(customer), date.fromisoformat(birthday)
+    except ValueError:
+        raise typer.BadParameter("a customer UUID and a date YYYY-MM-DD") from None
+    with opened() as c:
+        done = c.customers.record_birthday(
+            customer_id,
+            birthday=born,
+            scope=Scope(role="admin", subject=by),
+            meta=cli_meta("customers", f"birthday {customer_id}", by),
+        )
+    typer.echo(f"birthday of {customer_id} recorded: version {done.version}")
 
 
 segments_app = typer.Typer(help="Segments (智能分组): rules over portraits", no_args_is_help=True)

@@ -3,7 +3,8 @@
 - `Automation` follows the log behind the read models with its own checkpoint and fires the
   rules whose trigger is an event: an order completed, a customer entering a segment, a ticket
   closed.
-- `sweep(c, at)` fires the rules that time decides (silent N days, N days after a purchase),
+- `sweep(c, at)` fires the rules that time decides (silent N days, N days after a purchase,
+  a customer's birthday in the rule's timezone),
   the schedules (daily, weekly) and the metrics that crossed their threshold; it finishes runs
   a crash left unfinished and sends or retries outreach that is due. Candidates come from the
   read models in set-based, paged queries; the aggregates decide.
@@ -17,16 +18,18 @@ a message is scheduled first, then sent by its own state through the outbound ga
 
 from __future__ import annotations
 
+import calendar
 import operator
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.automation.rules import EVENTS, WEEKDAYS, Rule, action_kind
+from domain.customers.aggregates import birthday_key
 from domain.shared import DomainError, Meta
 from domain.tickets.application import OpenTicket
 from infra.events import EventRecord
@@ -290,9 +293,15 @@ def _walk(
             part = found[start : start + page]
             _fresh(db, key, [(cid, f"purchase:{when[:10]}:{cid}") for cid, when in part], each)
         return
+    days: dict[str, str] = {}
+    if t.get("birthday"):
+        days = birthdays_on(c, at.astimezone(ZoneInfo(t["timezone"])).date())
     after = ""
     while True:
-        if "silent_days" in t:
+        if days:
+            rows = candidates.birthdays(db, rule.conditions, list(days), after, page)
+            keyed = [(cid, f"birthday:{days[k]}:{cid}") for cid, k in rows]
+        elif "silent_days" in t:
             rows = candidates.silent(
                 db, rule.conditions, at - timedelta(days=t["silent_days"]), after, page
             )
@@ -304,6 +313,15 @@ def _walk(
             return
         _fresh(db, key, keyed, each)
         after = rows[-1][0]
+
+
+def birthdays_on(c: Container, day: date) -> dict[str, str]:
+    """The keyed month-days whose birthday it is on `day` -> that day (a birthday rule's
+    trigger: once a year each). On 28 February of a year without a 29th, 29 February's too."""
+    keys = {birthday_key(c.customers.vault.blind_index, day.month, day.day): day.isoformat()}
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        keys[birthday_key(c.customers.vault.blind_index, 2, 29)] = day.isoformat()
+    return keys
 
 
 def _fresh(

@@ -20,6 +20,7 @@ from api.deps import (
 )
 from api.presenters import present_portrait
 from api.schemas.customers import (
+    BirthdayChange,
     CustomerCreate,
     Identity,
     MergeCreate,
@@ -141,6 +142,19 @@ def assign_owner(
     return app.assign_owner(
         customer_id, staff_id=body.staff_id, expected_version=expected, scope=scope, meta=meta
     )
+
+
+@router.put("/{customer_id}/birthday", status_code=202, response_model=Recorded)
+def record_birthday(
+    customer_id: UUID,
+    body: BirthdayChange,
+    app: CustomersAppDep,
+    scope: WriterScope,
+    meta: CommandMeta,
+) -> object:
+    """The customer's date of birth, sealed under their key: birthday rules (docs/automation.md)
+    find it by a keyed hash of its month and day. The same date again records nothing."""
+    return app.record_birthday(customer_id, birthday=body.birthday, scope=scope, meta=meta)
 
 
 @router.post("/{customer_id}/merges", status_code=201, response_model=MergeRecorded)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -90,6 +90,10 @@ class TagsChange(Strict):
     add: list[str] = Field(default_factory=list, max_length=50)
     remove: list[str] = Field(default_factory=list, max_length=50)
     expected_version: int | None = Field(default=None, ge=1)
+
+
+class BirthdayChange(Strict):
+    birthday: date = Field(description="date of birth, YYYY-MM-DD (sealed as personal data)")
 
 
 class OwnerChange(Strict):

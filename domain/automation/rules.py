@@ -82,6 +82,15 @@ def _days(raw: Mapping[str, Any], name: str, where: str, default: int | None = N
     return value
 
 
+def _zone(raw: Mapping[str, Any], w: str) -> str:
+    zone = raw.get("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InvalidInput(f"unknown timezone {zone!r}", field=f"{w}.timezone") from None
+    return str(zone)
+
+
 def _trigger(raw: Any) -> dict[str, Any]:
     w = "trigger"
     if not isinstance(raw, Mapping):
@@ -105,18 +114,30 @@ def _trigger(raw: Any) -> dict[str, Any]:
         return out
     if kind == "time":
         _only(
-            raw, {"kind", "silent_days", "birthday", "days_after_purchase", "within_days"}, f"{w}."
+            raw,
+            {"kind", "silent_days", "birthday", "days_after_purchase", "within_days", "timezone"},
+            f"{w}.",
         )
-        if raw.get("birthday") is not None:
-            raise InvalidInput(
-                "scrm records no birth dates yet, so a birthday cannot trigger a rule",
-                field=f"{w}.birthday",
-            )
-        given = [k for k in ("silent_days", "days_after_purchase") if k in raw]
+        given = [k for k in ("silent_days", "days_after_purchase", "birthday") if k in raw]
         if len(given) != 1:
             raise InvalidInput(
-                "a time trigger names one of silent_days, days_after_purchase", field=w
+                "a time trigger names one of silent_days, days_after_purchase, birthday",
+                field=w,
             )
+        if given[0] == "birthday":
+            if raw["birthday"] is not True:
+                raise InvalidInput(
+                    "trigger.birthday is true: the rule fires on each customer's birthday",
+                    field=f"{w}.birthday",
+                )
+            if "within_days" in raw:
+                raise InvalidInput(
+                    "within_days goes with days_after_purchase", field=f"{w}.within_days"
+                )
+            # Whose calendar decides what day it is: the business's, not UTC's.
+            return {"kind": kind, "birthday": True, "timezone": _zone(raw, w)}
+        if "timezone" in raw:
+            raise InvalidInput("timezone goes with birthday or a schedule", field=f"{w}.timezone")
         out = {"kind": kind, given[0]: _days(raw, given[0], w)}
         if given[0] == "days_after_purchase":
             out["within_days"] = _days(raw, "within_days", w, 7)
@@ -133,12 +154,7 @@ def _trigger(raw: Any) -> dict[str, Any]:
         at = raw.get("at", "09:00")
         if not isinstance(at, str) or not _HHMM.match(at):
             raise InvalidInput("trigger.at is a time of day, HH:MM", field=f"{w}.at")
-        zone = raw.get("timezone", "Asia/Shanghai")
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise InvalidInput(f"unknown timezone {zone!r}", field=f"{w}.timezone") from None
-        out = {"kind": kind, "every": every, "at": at, "timezone": zone}
+        out = {"kind": kind, "every": every, "at": at, "timezone": _zone(raw, w)}
         if every == "weekly":
             if raw.get("weekday") not in WEEKDAYS:
                 raise InvalidInput(

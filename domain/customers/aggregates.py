@@ -346,6 +346,12 @@ class ChannelCode(ScrmAggregate):
         self.disabled = True
 
 
+def birthday_key(blind_index: Callable[[str, str], str], month: int, day: int) -> str:
+    """The keyed hash a birthday is found by: of its month and day only, so a rule finds
+    today's birthdays without anyone's date of birth readable in a read model."""
+    return blind_index("birthday_day", f"{month:02d}-{day:02d}")
+
+
 class Customer(ScrmAggregate):
     """A customer, known by one or more identities. Phones arrive sealed (encrypted)."""
 
@@ -394,6 +400,25 @@ class Customer(ScrmAggregate):
     @event("IdentityLinked")
     def _identity_linked(self, kind: str, value: str, matched_by: str, meta: Meta) -> None:
         self.identities = [*self.identities, {"kind": kind, "value": value}]
+
+    # Personal data: the date sealed under the customer's key; `birthday_date` and
+    # `birthday_day` are keyed hashes of the date and of its month-day (what a birthday rule
+    # looks for). Class defaults: customers and snapshots from before birthdays have none.
+    birthday: str | None = None
+    birthday_date: str | None = None
+    birthday_day: str | None = None
+
+    def record_birthday(self, sealed: str, date_key: str, day_key: str, meta: Meta) -> bool:
+        """False when this birthday is already the customer's (nothing to record)."""
+        self.check_processing_allowed()
+        if date_key == self.birthday_date:
+            return False
+        self._birthday_recorded(sealed=sealed, date_key=date_key, day_key=day_key, meta=meta)
+        return True
+
+    @event("BirthdayRecorded")
+    def _birthday_recorded(self, sealed: str, date_key: str, day_key: str, meta: Meta) -> None:
+        self.birthday, self.birthday_date, self.birthday_day = sealed, date_key, day_key
 
     def tag(self, tags: list[str], meta: Meta) -> list[str]:
         self.check_processing_allowed()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -16,6 +16,7 @@ from domain.customers.aggregates import (
     IdentityClaim,
     Staff,
     Visitor,
+    birthday_key,
     code_from_state,
     normalise_identity,
     normalise_tags,
@@ -321,6 +322,23 @@ class CustomersApp(ScrmApplication):
         customer.check_version(expected_version)
         customer.tag(add, meta)
         customer.untag(remove, meta)
+        return Recorded(str(customer.id), self.save_all(customer), customer.version)
+
+    def record_birthday(
+        self, customer_id: UUID, *, birthday: date, scope: Scope, meta: Meta
+    ) -> Recorded:
+        """The customer's date of birth, sealed under their key; what a birthday rule finds
+        is only a keyed hash of its month and day (`birthday_key`)."""
+        if not date(1900, 1, 1) <= birthday <= meta.occurred_at.date():
+            raise InvalidInput("birthday is a date from 1900-01-01 up to today", field="birthday")
+        customer = self.get_customer(customer_id, scope)
+        iso = birthday.isoformat()
+        customer.record_birthday(
+            self.vault.seal(customer.id, iso),
+            self.vault.blind_index("birthday", iso),
+            birthday_key(self.vault.blind_index, birthday.month, birthday.day),
+            meta,
+        )
         return Recorded(str(customer.id), self.save_all(customer), customer.version)
 
     def assign_owner(

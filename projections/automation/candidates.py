@@ -80,6 +80,24 @@ def silent(
     return [(str(c), str(t)) for c, t in rows]
 
 
+def birthdays(
+    db: Database, conditions: dict[str, Any], day_keys: list[str], after: str, limit: int
+) -> list[tuple[str, str]]:
+    """(customer, its birthday's key) of active customers whose birthday is one of these
+    month-days (by keyed hash: the read model holds no dates)."""
+    sql, params = conditions_sql(conditions)
+    marks = ",".join("?" * len(day_keys))
+    rows = db.query(
+        "SELECT p.customer_id, b.day_key FROM portrait_birthdays b"
+        " JOIN portrait_customers p ON p.customer_id = b.customer_id AND p.status = 'active'"
+        f" WHERE b.day_key IN ({marks}) AND p.customer_id > ?"
+        + sql
+        + " ORDER BY p.customer_id LIMIT ?",
+        (*day_keys, after, *params, limit),
+    )
+    return [(str(c), str(k)) for c, k in rows]
+
+
 def last_purchase_between(
     db: Database, conditions: dict[str, Any], lo: datetime, hi: datetime
 ) -> list[tuple[str, str]]:

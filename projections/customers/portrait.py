@@ -17,6 +17,7 @@ class Portrait(Projection):
     # 2: status (active, restricted, erased); 3: merges, merged_into, identities' sealed_for
     schema_version = 3
     tables = (
+        "portrait_birthdays",
         "portrait_merges",
         "portrait_subscriptions",
         "portrait_contacts",
@@ -42,6 +43,10 @@ class Portrait(Projection):
         "CREATE TABLE IF NOT EXISTS portrait_tags ("
         " customer_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (customer_id, tag))",
         "CREATE INDEX IF NOT EXISTS portrait_tags_tag ON portrait_tags (tag)",
+        # A birthday as a birthday rule finds it: the keyed hash of its month-day, no date.
+        "CREATE TABLE IF NOT EXISTS portrait_birthdays ("
+        " customer_id TEXT PRIMARY KEY, day_key TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS portrait_birthdays_day ON portrait_birthdays (day_key)",
         "CREATE TABLE IF NOT EXISTS portrait_contacts ("
         " customer_id TEXT NOT NULL, staff_id TEXT NOT NULL, status TEXT NOT NULL,"
         " since TEXT NOT NULL, via_channel_code TEXT, PRIMARY KEY (customer_id, staff_id))",
@@ -152,6 +157,15 @@ class Portrait(Projection):
                 "DELETE FROM portrait_tags WHERE customer_id = ? AND tag = ?",
                 (e.originator_id, tag),
             )
+        self._touch(e, cur)
+
+    @handles(Customer, "BirthdayRecorded")
+    def _birthday(self, e: EventRecord, cur: Any) -> None:
+        cur.execute(
+            "INSERT INTO portrait_birthdays (customer_id, day_key) VALUES (?,?)"
+            " ON CONFLICT (customer_id) DO UPDATE SET day_key = excluded.day_key",
+            (e.originator_id, e.data["day_key"]),
+        )
         self._touch(e, cur)
 
     @handles(Customer, "OwnerAssigned")

@@ -68,6 +68,49 @@ def test_a_completed_trade_fires_the_rule_once_by_itself(make_api: MakeApi) -> N
     assert len(gateway.messages()) == 1 and len(gateway.calls) == 1
 
 
+def test_a_birthday_recorded_through_the_api_fires_its_rule_on_the_day(api: Api) -> None:
+    rule = {"trigger": {"kind": "time", "birthday": True, "timezone": "Asia/Shanghai"},
+            "actions": [{"add_tags": ["生日关怀"]}]}  # fmt: skip
+    r = publish(api, "birthday", {"definition": rule, "effective_from": FROM})
+    assert r.status_code == 201, r.text
+    api.admin.staff("zhang.wei", department="east")
+    cid = api.customer([("wecom_external_userid", "wmBirthday")], owner="zhang.wei")["id"]
+    staff = api.as_staff("zhang.wei")
+    r = staff.put(f"/v1/customers/{cid}/birthday", {"birthday": "1988-11-23"})
+    assert r.status_code == 202, r.text
+    with api.records_nothing():
+        assert (
+            staff.put(f"/v1/customers/{cid}/birthday", {"birthday": "1988-11-23"}).json()[
+                "position"
+            ]
+            is None
+        )  # the same date again
+        for bad in ("1988-02-30", "2999-01-01", "1850-01-01", "23/11/1988"):
+            assert_error(
+                staff.put(f"/v1/customers/{cid}/birthday", {"birthday": bad}),
+                422, "invalid_input", field="birthday",
+            )  # fmt: skip
+        assert_error(
+            api.as_staff("li.na").put(f"/v1/customers/{cid}/birthday", {"birthday": "1988-11-23"}),
+            403, "forbidden",
+        )  # fmt: skip
+    api.settle()
+    manager = api.as_manager("east")
+    for at, fired in (("2026-11-22T12:00:00+08:00", 0), ("2026-11-23T09:00:00+08:00", 1),
+                      ("2026-11-23T18:00:00+08:00", 0)):  # fmt: skip
+        r = manager.post("/v1/automation/sweeps", {"at": at})
+        assert r.status_code == 200, r.text
+        assert r.json()["fired"] == fired, at
+        api.settle()
+    customer = api.container.customers.get_customer(UUID(cid), Scope(role="admin"))
+    assert "生日关怀" in customer.tags
+    # The portrait's timeline: the date in clear for who may see personal data, else masked.
+    for client, shown in ((staff, "1988-11-23"), (manager, "**********")):
+        timeline = client.get(f"/v1/customers/{cid}/portrait").json()["timeline"]
+        [entry] = [t for t in timeline if t["event"] == "CustomerBirthdayRecorded"]
+        assert entry["data"]["sealed"] == shown
+
+
 def test_refusals_record_nothing(api: Api) -> None:
     body = {"definition": RULE, "effective_from": FROM, "expected_version": 0}
     assert publish(api, "thanks", body).status_code == 201

@@ -1,7 +1,8 @@
 """`scrm automation publish|show|pause|resume|runs|sweep` on the embedded default and on
 PostgreSQL: a rule published from a file against the version last seen; a completed order's
 run shown by the CLI, which runs the automation process first; a silent customer swept once;
-a bad rule refused naming the field and recording nothing."""
+a birthday recorded (`scrm customers birthday`) and its rule fired on the day, once; a bad
+rule or date refused naming the field and recording nothing."""
 
 from __future__ import annotations
 
@@ -55,8 +56,23 @@ def test_automation_from_the_command_line(settings: Settings, tmp_path: Path) ->
         swept = scrm(settings, "automation", "sweep", "--at", "2026-04-15T00:00:00Z")
         assert swept.returncode == 0, swept.stderr
         assert orjson.loads(swept.stdout)["fired"] == fired
+    # A birthday recorded from the command line fires a birthday rule on the day, once.
+    born = scrm(settings, "customers", "birthday", who, "1990-04-20", "--by", "ops")
+    assert born.returncode == 0, born.stderr
+    assert "recorded" in born.stdout
+    rule.write_bytes(orjson.dumps(
+        {"trigger": {"kind": "time", "birthday": True}, "actions": [{"add_tags": ["生日"]}]}
+    ))  # fmt: skip
+    assert scrm(settings, "automation", "publish", "birthday", str(rule), "--by", "hq",
+                "--effective-from", "2026-01-01T00:00:00Z").returncode == 0  # fmt: skip
+    for fired in (1, 0):
+        swept = scrm(settings, "automation", "sweep", "--at", "2026-04-20T04:00:00Z")
+        assert orjson.loads(swept.stdout)["fired"] == fired
 
     before = head(settings)
+    for bad, code, said in (("1990-02-30", 2, "YYYY-MM-DD"), ("2999-01-01", 1, "birthday")):
+        refused = scrm(settings, "customers", "birthday", who, bad, "--by", "ops")
+        assert refused.returncode == code and said in refused.stderr, refused.stderr
     rule.write_bytes(orjson.dumps({**silent, "trigger": {"kind": "time", "silent_days": 0}}))
     bad = scrm(settings, "automation", "publish", "wake", str(rule), "--by", "hq")
     assert bad.returncode == 1 and "trigger.silent_days" in bad.stderr

@@ -4,7 +4,7 @@ model, a message is never sent twice; a failing gateway is retried with the same
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -138,6 +138,42 @@ def test_a_customer_silent_for_n_days_is_swept_once_per_silence(container: Conta
     assert "沉睡" in c.customers.get_customer(UUID(quiet), _admin()).tags
 
 
+def test_a_birthday_fires_once_a_year_on_the_day_in_the_rules_timezone(
+    container: Container,
+) -> None:
+    c = container
+    publish(c, "birthday", {
+        "trigger": {"kind": "time", "birthday": True},  # Asia/Shanghai's calendar
+        "actions": [{"send_message": {"channel": "official_account", "template": "birthday"}}],
+    })  # fmt: skip
+    may = customer(c, ("openid", "o-may"))
+    leap = customer(c, ("openid", "o-leap"))
+    customer(c, ("openid", "o-none"))  # no birthday recorded: never a candidate
+    c.customers.record_birthday(UUID(may), birthday=date(1990, 5, 17), scope=_admin(), meta=meta())
+    c.customers.record_birthday(UUID(leap), birthday=date(2000, 2, 29), scope=_admin(), meta=meta())
+    again = c.customers.record_birthday(
+        UUID(may), birthday=date(1990, 5, 17), scope=_admin(), meta=meta()
+    )
+    assert again.position is None  # the same date again records nothing
+    project(c)
+    # 16:30 UTC on 16 May is already 17 May in Shanghai.
+    assert sweep(c, datetime(2027, 5, 16, 15, 0, tzinfo=UTC))["fired"] == 0
+    assert sweep(c, datetime(2027, 5, 16, 16, 30, tzinfo=UTC))["fired"] == 1
+    project(c)
+    assert sweep(c, datetime(2027, 5, 17, 10, 0, tzinfo=UTC))["fired"] == 0  # once that year
+    # 29 February's birthday is kept on the 28th in a year without a 29th, once.
+    assert sweep(c, datetime(2027, 2, 28, 4, 0, tzinfo=UTC))["fired"] == 1
+    project(c)
+    assert sweep(c, datetime(2027, 3, 1, 4, 0, tzinfo=UTC))["fired"] == 0
+    assert sweep(c, datetime(2028, 2, 28, 4, 0, tzinfo=UTC))["fired"] == 0  # 2028 has a 29th
+    assert sweep(c, datetime(2028, 2, 29, 4, 0, tzinfo=UTC))["fired"] == 1
+    project(c)
+    assert [m[1] for m in sent(c)] == ["o-may", "o-leap", "o-leap"]
+    # Nothing readable in the read model: only a keyed hash of the month and day.
+    rows = c.read_db.query("SELECT customer_id, day_key FROM portrait_birthdays")
+    assert len(rows) == 2 and not any("05-17" in str(k) or "1990" in str(k) for _, k in rows)
+
+
 def test_days_after_purchase_and_a_message_nobody_can_receive(container: Container) -> None:
     c = container
     publish(c, "review", {
@@ -229,8 +265,14 @@ def test_a_metric_fires_once_per_crossing_and_a_failed_action_is_recorded(
     ("definition", "field"),
     [
         ({"trigger": {"kind": "soon"}, "actions": [{"add_tags": ["x"]}]}, "trigger.kind"),
-        ({"trigger": {"kind": "time", "birthday": True}, "actions": [{"add_tags": ["x"]}]},
+        ({"trigger": {"kind": "time", "birthday": "yes"}, "actions": [{"add_tags": ["x"]}]},
          "trigger.birthday"),
+        ({"trigger": {"kind": "time", "birthday": True, "timezone": "Mars/Base"},
+          "actions": [{"add_tags": ["x"]}]}, "trigger.timezone"),
+        ({"trigger": {"kind": "time", "birthday": True, "silent_days": 3},
+          "actions": [{"add_tags": ["x"]}]}, "trigger"),
+        ({"trigger": {"kind": "time", "silent_days": 3, "timezone": "UTC"},
+          "actions": [{"add_tags": ["x"]}]}, "trigger.timezone"),
         ({"trigger": {"kind": "event", "event": "order_completed"}, "actions": []}, "actions"),
         ({"trigger": {"kind": "event", "event": "order_completed"},
           "actions": [{"add_tags": ["x"]}, {"send_message": {"channel": "sms", "template": "t"}}]},
