@@ -11,6 +11,7 @@ import orjson
 from infra.db import Database
 from infra.events import sortable_time
 from projections.base import select
+from projections.windows import by_days, day_range, time_range
 
 
 def workflows(db: Database, key: str | None = None) -> list[dict[str, Any]]:
@@ -135,33 +136,59 @@ def sla(
 ) -> dict[str, Any]:
     """Per group, the state entries whose SLA clock has run out or stopped: met (left in
     time), breached (a breach on record, or left late), and those still running. On-time % is
-    met / (met + breached)."""
+    met / (met + breached). Whole days of the window come from the daily rollup of decided
+    entries plus the running ones; partial days from the entries themselves (windows.py)."""
     now = sortable_time(datetime.now(UTC))
-    where, params = ["1=1"], []
-    if workflow is not None:
-        where.append("workflow_key = ?")
-        params.append(workflow)
-    if since is not None:
-        where.append("entered_at >= ?")
-        params.append(sortable_time(since))
-    if until is not None:
-        where.append("entered_at < ?")
-        params.append(sortable_time(until))
+    split = by_days(
+        sortable_time(since) if since is not None else None,
+        sortable_time(until) if until is not None else None,
+    )
+    flow_where = ["workflow_key = ?"] if workflow is not None else []
+    flow_params = [workflow] if workflow is not None else []
     group = _GROUP[by]
+    sums: dict[Any, list[int]] = {}  # group -> [entries, breached, met]
+
+    def add(rows: list[Any]) -> None:
+        for key, entries, breached, met in rows:
+            found = sums.setdefault(key, [0, 0, 0])
+            found[0] += int(entries or 0)
+            found[1] += int(breached or 0)
+            found[2] += int(met or 0)
+
     late = "(breached_at IS NOT NULL OR (left_at IS NOT NULL AND left_at > deadline)"
     late += " OR (left_at IS NULL AND deadline < ?))"
-    rows = db.query(
-        f"SELECT {group}, COUNT(*),"
-        f" SUM(CASE WHEN {late} THEN 1 ELSE 0 END),"
+    exact = (
+        f"SELECT {group}, COUNT(*), SUM(CASE WHEN {late} THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN left_at IS NOT NULL AND left_at <= deadline AND breached_at IS NULL"
-        " THEN 1 ELSE 0 END)"
-        f" FROM tickets_sla WHERE {' AND '.join(where)} GROUP BY {group} ORDER BY {group}",
-        (now, *params),
+        " THEN 1 ELSE 0 END) FROM tickets_sla WHERE "
     )
+    if split.days is not None:
+        where, params = day_range("day", split.days)
+        rolled = "day" if by == "day" else group
+        add(db.query(
+            f"SELECT {rolled}, SUM(met) + SUM(breached), SUM(breached), SUM(met)"
+            f" FROM tickets_sla_daily WHERE {' AND '.join(['1=1', *where, *flow_where])}"
+            f" GROUP BY {rolled}",
+            (*params, *flow_params),
+        ))  # fmt: skip
+        first, end = (d + "T00:00:00.000000Z" if d else None for d in split.days)
+        where, params = time_range("entered_at", first, end)
+        add(db.query(
+            exact + " AND ".join(
+                ["left_at IS NULL", "breached_at IS NULL", *where, *flow_where]
+            ) + f" GROUP BY {group}",
+            (now, *params, *flow_params),
+        ))  # fmt: skip
+    for lo, hi in split.edges:
+        where, params = time_range("entered_at", lo, hi)
+        add(db.query(
+            exact + " AND ".join(["1=1", *where, *flow_where]) + f" GROUP BY {group}",
+            (now, *params, *flow_params),
+        ))  # fmt: skip
+    rows = [(key, *sums[key]) for key in sorted(sums, key=lambda k: (k is None, str(k)))]
     groups = []
     totals = {"entries": 0, "met": 0, "breached": 0}
     for key, entries, breached, met in rows:
-        entries, breached, met = int(entries), int(breached or 0), int(met or 0)
         decided = met + breached
         groups.append(
             {

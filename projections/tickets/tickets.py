@@ -18,17 +18,35 @@ from domain.tickets.templates import ServiceTemplate
 from domain.tickets.workers import Worker
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Projection, handles, select
+from projections.base import Counter, Projection, Tallies, handles, select
 
 
 def _t(value: Any) -> str | None:
     return sortable_time(value) if value else None
 
 
+# The SLA dashboard's decided entries per UTC day of entry: an entry is counted here once its
+# clock has stopped (left, or breached) as met or breached; running ones stay in tickets_sla.
+SLA_DAILY = Counter(
+    "tickets_sla_daily",
+    ("day", "workflow_key", "workflow_version", "region", "state"),
+    ("met", "breached"),
+)
+
+
+def sla_outcome(left_at: str | None, deadline: str, breached_at: str | None) -> str | None:
+    """'breached' (on record, or left late), 'met' (left in time) or None (running)."""
+    if breached_at is not None or (left_at is not None and left_at > deadline):
+        return "breached"
+    return "met" if left_at is not None else None
+
+
 class Tickets(Projection):
     name = "tickets"
+    schema_version = 2  # 2: tickets_sla_daily (the SLA dashboard's rollup)
     tables = (
         "tickets_timeline",
+        "tickets_sla_daily",
         "tickets_sla",
         "tickets_tickets",
         "tickets_workers",
@@ -71,6 +89,15 @@ class Tickets(Projection):
         " workflow_key TEXT NOT NULL, workflow_version BIGINT NOT NULL, region TEXT NOT NULL,"
         " entered_at TEXT NOT NULL, deadline TEXT NOT NULL, left_at TEXT, breached_at TEXT,"
         " PRIMARY KEY (ticket_id, entry))",
+        # The running entries: the dashboard counts them (late or not) at query time.
+        "CREATE INDEX IF NOT EXISTS tickets_sla_running ON tickets_sla (entered_at)"
+        " WHERE left_at IS NULL AND breached_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS tickets_sla_entered ON tickets_sla (entered_at)",
+        "CREATE TABLE IF NOT EXISTS tickets_sla_daily (day TEXT NOT NULL,"
+        " workflow_key TEXT NOT NULL, workflow_version BIGINT NOT NULL, region TEXT NOT NULL,"
+        " state TEXT NOT NULL, met BIGINT NOT NULL DEFAULT 0,"
+        " breached BIGINT NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (day, workflow_key, workflow_version, region, state))",
         "CREATE TABLE IF NOT EXISTS tickets_workers ("
         " staff_id TEXT PRIMARY KEY, staff_aggregate TEXT NOT NULL, regions TEXT NOT NULL,"
         " service_types TEXT NOT NULL,"
@@ -123,13 +150,38 @@ class Tickets(Projection):
         )
         self._timeline(e, cur)
 
+    def __init__(self) -> None:
+        self.tallies = Tallies()  # tickets_sla_daily, written once per batch
+
+    def forget(self) -> None:
+        self.tallies.clear()
+
+    def flush(self, cur: Any) -> None:
+        self.tallies.write(cur)
+
+    def _decided(self, entry: list[Any], before: str | None, after: str | None) -> None:
+        """An entry's outcome changed (its clock stopped, or a breach came): move its count."""
+        if before == after:
+            return
+        entered_at, workflow_key, workflow_version, region, state = entry
+        key = (str(entered_at)[:10], workflow_key, int(workflow_version), region, state)
+        for outcome, step in ((before, -1), (after, 1)):
+            if outcome is not None:
+                met, breached = (step, 0) if outcome == "met" else (0, step)
+                self.tallies.add(SLA_DAILY, (*key, met, breached))
+
     def _enter(self, e: EventRecord, cur: Any, state: str, entry: int, deadline: Any) -> None:
         """Close the SLA clock of the state left; start the one of the state entered."""
         at = sortable_time(e.occurred_at)
         cur.execute(
-            "UPDATE tickets_sla SET left_at = ? WHERE ticket_id = ? AND left_at IS NULL",
+            "UPDATE tickets_sla SET left_at = ? WHERE ticket_id = ? AND left_at IS NULL"
+            " RETURNING entered_at, workflow_key, workflow_version, region, state, deadline,"
+            " breached_at",
             (at, e.originator_id),
         )
+        for *entry_, deadline_, breached_at in cur.fetchall():
+            self._decided(entry_, sla_outcome(None, deadline_, breached_at),
+                          sla_outcome(at, deadline_, breached_at))  # fmt: skip
         if deadline:
             cur.execute(
                 "INSERT INTO tickets_sla (ticket_id, entry, state, workflow_key, workflow_version,"
@@ -207,9 +259,18 @@ class Tickets(Projection):
     @handles(Ticket, "SlaBreached")
     def _breached(self, e: EventRecord, cur: Any) -> None:
         cur.execute(
+            "SELECT entered_at, workflow_key, workflow_version, region, state, deadline, left_at,"
+            " breached_at FROM tickets_sla WHERE ticket_id = ? AND entry = ?",
+            (e.originator_id, e.data["entry"]),
+        )
+        found = cur.fetchone()
+        cur.execute(
             "UPDATE tickets_sla SET breached_at = ? WHERE ticket_id = ? AND entry = ?",
             (sortable_time(e.occurred_at), e.originator_id, e.data["entry"]),
         )
+        if found is not None:
+            *entry_, deadline_, left_at, breached_at = found
+            self._decided(entry_, sla_outcome(left_at, deadline_, breached_at), "breached")
         cur.execute(
             "UPDATE tickets_tickets SET breaches = breaches + 1 WHERE ticket_id = ?",
             (e.originator_id,),
