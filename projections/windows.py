@@ -42,10 +42,11 @@ def by_days(since: str | None, until: str | None) -> Split:
     return Split((first, end), tuple(edges))
 
 
-def day_range(column: str, days: tuple[str | None, str | None]) -> tuple[list[str], list[str]]:
+def day_range(column: str, days: tuple[str | None, str | None]) -> tuple[list[str], list[object]]:
     """SQL conditions on a 'YYYY-MM-DD' column (or a time column's first ten characters) for
     whole days, and their parameters."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if days[0] is not None:
         where.append(f"{column} >= ?")
         params.append(days[0])
@@ -55,9 +56,10 @@ def day_range(column: str, days: tuple[str | None, str | None]) -> tuple[list[st
     return where, params
 
 
-def time_range(column: str, lo: str | None, hi: str | None) -> tuple[list[str], list[str]]:
+def time_range(column: str, lo: str | None, hi: str | None) -> tuple[list[str], list[object]]:
     """SQL conditions on a sortable time column for [lo, hi), and their parameters."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if lo is not None:
         where.append(f"{column} >= ?")
         params.append(lo)

@@ -47,6 +47,7 @@ DASHBOARDS: tuple[tuple[str, str], ...] = (
     ("/v1/dashboards/orders?by=region&level=city", "time"),
     ("/v1/dashboards/orders?by=channel_code", "time"),
     ("/v1/dashboards/orders?by=day", "time"),
+    ("/v1/dashboards/orders?by=platform&buyers=true", "time"),  # distinct counts: a scan
     ("/v1/dashboards/settlement", ""),
     ("/v1/dashboards/sla?by=region", "time"),
     ("/v1/dashboards/sla?by=state", "time"),

@@ -109,11 +109,15 @@ def orders(
     since: Annotated[AwareDatetime | None, Query(description="inclusive, on placed_at")] = None,
     until: Annotated[AwareDatetime | None, Query(description="exclusive, on placed_at")] = None,
     platform: Literal["taobao", "jd", "pdd", "douyin", "youzan"] | None = None,
+    buyers: Annotated[
+        bool, Query(description="also distinct buyers and the repurchase rate (reads orders)")
+    ] = False,
 ) -> object:
     """Orders placed in the window per platform, region (province, or city with level=city),
     the source channel code of the linked customer (null: unattributed) or UTC day: orders,
-    gmv (payable of paid orders), refunds, net, cancelled and distinct buyers, in fen; the
-    totals add the repurchase rate of the window's paying customers."""
+    gmv (payable of paid orders), refunds, net and cancelled, in fen, from the daily rollup;
+    with `buyers=true` also distinct buyers per row and, in the totals, the repurchase rate of
+    the window's paying customers (counted over the window's orders: slower on long ones)."""
     if scope.role not in ("admin", "auditor", "manager"):
         raise Forbidden("the orders dashboard is for admins, managers and auditors")
     found = orders_dashboard(
@@ -123,6 +127,7 @@ def orders(
         since=sortable_time(since) if since else None,
         until=sortable_time(until) if until else None,
         platform=platform,
+        buyers=buyers,
     )
     return {"as_of": c.as_of("orders", "portrait"), **found}
 

@@ -8,13 +8,26 @@ from typing import Any
 from domain.orders.aggregates import Order
 from infra.db import Database
 from infra.events import EventRecord, sortable_time
-from projections.base import Projection, handles, select
+from projections.base import Counter, Projection, Tallies, handles, select
+
+# The orders dashboard's additive figures per UTC day an order was placed and where: orders,
+# GMV (payable, once paid), refunds and cancellations, each counted on the placing day.
+ORDERS_DAILY = Counter(
+    "orders_daily",
+    ("day", "platform", "province", "city"),
+    ("orders", "gmv", "refunds", "cancelled"),
+)
 
 
 class Orders(Projection):
     name = "orders"
-    tables = ("orders_refunds", "orders_lines", "orders_orders")
+    schema_version = 2  # 2: orders_daily (the orders dashboard's rollup)
+    tables = ("orders_daily", "orders_refunds", "orders_lines", "orders_orders")
     ddl = (
+        "CREATE TABLE IF NOT EXISTS orders_daily (day TEXT NOT NULL, platform TEXT NOT NULL,"
+        " province TEXT NOT NULL, city TEXT NOT NULL, orders BIGINT NOT NULL DEFAULT 0,"
+        " gmv BIGINT NOT NULL DEFAULT 0, refunds BIGINT NOT NULL DEFAULT 0,"
+        " cancelled BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (day, platform, province, city))",
         "CREATE TABLE IF NOT EXISTS orders_orders ("
         " order_id TEXT PRIMARY KEY, platform TEXT NOT NULL, trade_id TEXT NOT NULL,"
         " shop_id TEXT NOT NULL, buyer_kind TEXT NOT NULL, buyer_id TEXT NOT NULL,"
@@ -37,10 +50,32 @@ class Orders(Projection):
         " PRIMARY KEY (order_id, refund_id))",
     )
 
+    def __init__(self) -> None:
+        self.tallies = Tallies()  # orders_daily, written once per batch
+
+    def forget(self) -> None:
+        self.tallies.clear()
+
+    def flush(self, cur: Any) -> None:
+        self.tallies.write(cur)
+
+    def _count(
+        self, row: Any, orders: int = 0, gmv: int = 0, refunds: int = 0, cancelled: int = 0
+    ) -> None:
+        """`row`: the order's (placed_at, platform, province, city), as stored."""
+        placed_at, platform, province, city = row
+        self.tallies.add(
+            ORDERS_DAILY,
+            (str(placed_at)[:10], platform, province, city, orders, gmv, refunds, cancelled),
+        )
+
     @handles(Order, "Placed")
     def _placed(self, e: EventRecord, cur: Any) -> None:
         d = e.data
         a, r, b = d["amounts"], d["region"], d["buyer"]
+        self._count(
+            (sortable_time(e.occurred_at), d["platform"], r["province"], r["city"]), orders=1
+        )
         cur.execute(
             "INSERT INTO orders_orders (order_id, platform, trade_id, shop_id, buyer_kind,"
             " buyer_id, unionid, phone_index, status, total, discount, freight, payable,"
@@ -89,11 +124,23 @@ class Orders(Projection):
             ],
         )
 
-    def _step(self, e: EventRecord, cur: Any, status: str, column: str, **more: Any) -> None:
+    def _step(
+        self,
+        e: EventRecord,
+        cur: Any,
+        status: str,
+        column: str,
+        *,
+        first: bool = False,
+        **more: Any,
+    ) -> Any:
+        """`first`: only if the step is new to the order; answers the order's (placed_at,
+        platform, province, city, payable) then, else None."""
         extra = "".join(f", {k} = ?" for k in more)
         cur.execute(
             f"UPDATE orders_orders SET status = ?, {column} = ?, version = ?, position = ?{extra}"
-            " WHERE order_id = ?",
+            f" WHERE order_id = ?{f' AND {column} IS NULL' if first else ''}"
+            f"{' RETURNING placed_at, platform, province, city, payable' if first else ''}",
             (
                 status,
                 sortable_time(e.occurred_at),
@@ -103,10 +150,13 @@ class Orders(Projection):
                 e.originator_id,
             ),
         )
+        return cur.fetchone() if first else None
 
     @handles(Order, "Paid")
     def _paid(self, e: EventRecord, cur: Any) -> None:
-        self._step(e, cur, "paid", "paid_at")
+        found = self._step(e, cur, "paid", "paid_at", first=True)
+        if found is not None:
+            self._count(found[:4], gmv=int(found[4]))
 
     @handles(Order, "Shipped")
     def _shipped(self, e: EventRecord, cur: Any) -> None:
@@ -121,7 +171,11 @@ class Orders(Projection):
 
     @handles(Order, "Cancelled")
     def _cancelled(self, e: EventRecord, cur: Any) -> None:
-        self._step(e, cur, "cancelled", "cancelled_at", cancel_reason=e.data["reason"])
+        found = self._step(
+            e, cur, "cancelled", "cancelled_at", first=True, cancel_reason=e.data["reason"]
+        )
+        if found is not None:
+            self._count(found[:4], cancelled=1)
 
     @handles(Order, "Refunded")
     def _refunded(self, e: EventRecord, cur: Any) -> None:
@@ -140,9 +194,12 @@ class Orders(Projection):
         )
         cur.execute(
             "UPDATE orders_orders SET refunded = refunded + ?, version = ?, position = ?"
-            " WHERE order_id = ?",
+            " WHERE order_id = ? RETURNING placed_at, platform, province, city",
             (d["amount"], e.originator_version, e.position, e.originator_id),
         )
+        found = cur.fetchone()
+        if found is not None:
+            self._count(found, refunds=int(d["amount"]))
 
 
 ORDER_COLUMNS = [

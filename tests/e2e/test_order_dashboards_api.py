@@ -68,7 +68,7 @@ def shop(make_api: MakeApi) -> tuple[Api, str]:
 
 def dashboard(api: Api, client: Any = None, **params: Any) -> dict[str, Any]:
     r = (client or api.admin).get(
-        "/v1/dashboards/orders", {**params, "min_position": api.container.head()}
+        "/v1/dashboards/orders", {"buyers": "true", **params, "min_position": api.container.head()}
     )
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
@@ -102,6 +102,21 @@ def test_per_platform_largest_gmv_first_with_the_totals(shop: tuple[Api, str]) -
         "repeat_customers": 1,
         "repurchase_rate": 0.3333,
     }
+
+
+def test_without_buyers_the_same_sums_and_no_distinct_counts(shop: tuple[Api, str]) -> None:
+    api, _ = shop
+    for by in ("platform", "region", "day", "channel_code"):
+        for window in ({}, {"since": "2026-03-01T06:00:00Z", "until": "2026-03-09T12:00:00Z"}):
+            full, fast = (
+                dashboard(api, by=by, **window),
+                dashboard(api, by=by, buyers="false", **window),
+            )
+            assert [{**r, "buyers": None} for r in full["rows"]] == fast["rows"], (by, window)
+            unasked = dict.fromkeys(
+                ("buyers", "paying_customers", "repeat_customers", "repurchase_rate")
+            )
+            assert {**full["totals"], **unasked} == fast["totals"]
 
 
 def test_per_region_by_province_or_by_city(shop: tuple[Api, str]) -> None:
