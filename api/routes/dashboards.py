@@ -4,7 +4,7 @@ how fresh it is."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -12,7 +12,7 @@ from pydantic import AwareDatetime
 
 from api.deps import ContainerDep, ReadDb, ReaderScope, ReadYourWrites
 from domain.scope import Scope
-from domain.shared import Forbidden
+from domain.shared import Forbidden, InvalidInput
 from infra.events import sortable_time
 from projections.campaigns.campaigns import campaigns as all_campaigns
 from projections.campaigns.campaigns import stats as campaign_stats
@@ -34,14 +34,14 @@ def channels(
     since: Annotated[date | None, Query(alias="from")] = None,
     until: Annotated[date | None, Query(alias="to")] = None,
 ) -> object:
-    """Scans, adds and refusals per code and per day (UTC days); per code its unresolved
-    anomaly alerts (docs/channel-anomalies.md)."""
-    found = channels_dashboard(
-        db,
-        datetime.now(UTC),
-        since.isoformat() if since else None,
-        until.isoformat() if until else None,
-    )
+    """Scans, adds and refusals per code and per day (UTC days, `from` and `to` inclusive; by
+    default the last 30 days up to today, at most 366); per code its unresolved anomaly
+    alerts (docs/channel-anomalies.md)."""
+    last = until or max(datetime.now(UTC).date(), since or date.min)
+    first = since or last - timedelta(days=29)
+    if (last - first).days >= queries.MAX_DAYS:
+        raise InvalidInput(f"a window is at most {queries.MAX_DAYS} days", field="from")
+    found = channels_dashboard(db, datetime.now(UTC), first.isoformat(), last.isoformat())
     alerts = alerts_by_code(db)
     none = {"open": 0, "acknowledged": 0, "latest": []}
     for code in found["codes"]:

@@ -151,7 +151,11 @@ def test_the_totals_of_a_windowed_dashboard_count_only_the_days_in_the_window(ap
 
 
 def test_bad_dates_are_a_422_naming_the_parameter(api: Api) -> None:
-    for params, field in (({"from": "yesterday"}, "from"), ({"to": "2024-13-01"}, "to")):
+    for params, field in (
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2024-13-01"}, "to"),
+        ({"from": "2025-01-01", "to": "2026-01-02"}, "from"),  # 367 days: 366 at most
+    ):
         r = api.admin.get("/v1/dashboards/channels", params)
         assert_error(r, 422, "invalid_input", field=field)
 
