@@ -265,7 +265,13 @@ class Tenant:
         identities = {"wecom_external_userid": f"wm{seed:02d}{number:09d}x"}
         if rng.random() < 0.5:
             identities["unionid"] = f"oU{seed:02d}{number:09d}"
-        phone = f"1{rng.choice('3578')}{rng.randrange(10**9):09d}" if rng.random() < 0.35 else None
+        # Unique per customer (a phone is claimed once; random numbers collide by the
+        # hundred thousand): the number's last nine digits are a bijection of its ordinal.
+        phone = (
+            f"1{rng.choice('3578')}{(number * 7_919 + seed) % 10**9:09d}"
+            if rng.random() < 0.35
+            else None
+        )
         buyer = None
         if rng.random() < 0.45:  # a platform buyer too, matched by the unionid they share
             platform = _pick(rng, PLATFORMS)
