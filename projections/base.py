@@ -52,17 +52,27 @@ class Projection:
         for table in cls.tables:
             assert table.startswith(cls.name + "_"), f"{table} must be prefixed {cls.name}_"
 
+    def __init__(self) -> None:
+        # What handlers hold back to write once per batch (`flush`): rows only written while
+        # projecting, and counters only added to.
+        self.held = Held()
+        self.tallies = Tallies()
+
     def bind(self, vault: Any) -> None:
         """Given the vault by the composition root; only read models that decrypt use it."""
 
     def forget(self) -> None:
         """Drop what handlers remember between events (caches of rows they wrote): called when
         a batch rolls back or the read model is rebuilt, so nothing of it outlives its rows."""
+        self.held.clear()
+        self.tallies.clear()
 
     def flush(self, cur: Any) -> None:
         """Write what handlers held back to write at once; called at the end of each batch,
         in its transaction (a read model whose handlers write one row per event each way
         can save most of its statements)."""
+        self.held.write(cur)
+        self.tallies.write(cur)
 
     def handles_event(self, name: str) -> bool:
         return name in self._handlers

@@ -9,7 +9,7 @@ from typing import Any
 
 from infra.db import Database
 from infra.events import EventRecord, sortable_time
-from projections.base import Held, Projection
+from projections.base import Projection
 
 
 class Audit(Projection):
@@ -27,20 +27,12 @@ class Audit(Projection):
         " ON audit_index (correlation_id, position)",
     )
 
-    def __init__(self) -> None:
-        self.held = Held()  # nothing here reads the index while projecting
-
-    def forget(self) -> None:
-        self.held.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.held.write(cur)
-
     def handles_event(self, name: str) -> bool:
         return True
 
     def apply(self, record: EventRecord, cur: Any) -> None:
-        # Every event, whatever its kind: the index is of the whole log.
+        # Every event, whatever its kind: the index is of the whole log (written once per
+        # batch: nothing here reads it while projecting).
         self.held.add(
             "INSERT INTO audit_index (position, originator_id, originator_version, name,"
             " context, occurred_at, recorded_at, actor, source, correlation_id, causation_id)"

@@ -12,7 +12,7 @@ from domain.conversations.aggregates import ArchivedMessage
 from domain.customers.aggregates import Customer
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Held, Projection, handles, select
+from projections.base import Projection, handles, select
 
 
 class Messages(Projection):
@@ -42,17 +42,8 @@ class Messages(Projection):
         " PRIMARY KEY (participant, sent_at, message_id))",
     )
 
-    def __init__(self) -> None:
-        # Messages and participants are written once per batch; the handlers that change
-        # or read those rows afterwards (recalls, restrictions) write what is held first.
-        self.held = Held()
-
-    def forget(self) -> None:
-        self.held.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.held.write(cur)
-
+    # Messages and participants are held to be written once per batch; the handlers that
+    # change or read those rows afterwards (recalls, restrictions) write what is held first.
     @handles(ArchivedMessage, "Archived")
     def _archived(self, e: EventRecord, cur: Any) -> None:
         d = e.data

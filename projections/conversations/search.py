@@ -22,7 +22,7 @@ from domain.conversations.compliance import normalise, text_of
 from domain.customers.aggregates import Customer
 from domain.shared import InvalidInput, derived_id
 from infra.events import EventRecord
-from projections.base import Held, Projection, handles
+from projections.base import Projection, handles
 
 MIN_KEYWORD = 2  # one bigram; a single character would match a large share of any archive
 MAX_KEYWORD = 100
@@ -48,14 +48,8 @@ class Search(Projection):
     )
 
     def __init__(self, vault: TermSource | None = None):
+        super().__init__()  # a batch's documents and terms are held; erasure writes first
         self.vault = vault
-        self.held = Held()  # a batch's documents and terms, written at once; erasure first
-
-    def forget(self) -> None:
-        self.held.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.held.write(cur)
 
     def bind(self, vault: TermSource) -> None:
         self.vault = self.vault or vault

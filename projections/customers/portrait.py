@@ -9,7 +9,7 @@ import orjson
 from domain.customers.aggregates import ChannelCode, Customer
 from infra.db import Database
 from infra.events import EventRecord, dumps
-from projections.base import Held, Projection, handles
+from projections.base import Projection, handles
 
 
 class Portrait(Projection):
@@ -67,16 +67,8 @@ class Portrait(Projection):
         " PRIMARY KEY (customer_id, position))",
     )
 
-    def __init__(self) -> None:
-        self.held = Held()  # timeline rows, written once per batch (erasure writes them first)
-
-    def forget(self) -> None:
-        self.held.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.held.write(cur)
-
     def _timeline(self, customer_id: str, e: EventRecord, cur: Any) -> None:
+        # Held to one statement per batch; erasure writes what is held first.
         self.held.add(
             "INSERT INTO portrait_timeline (customer_id, position, event, occurred_at,"
             " recorded_at, actor, source, correlation_id, data) VALUES (?,?,?,?,?,?,?,?,?)",

@@ -29,7 +29,7 @@ from domain.orders.aggregates import Order
 from domain.promotions.aggregates import Coupon, Points
 from domain.tickets.aggregates import Ticket
 from infra.events import EventRecord
-from projections.base import Counter, Projection, Tallies, handles
+from projections.base import Counter, Projection, handles
 
 _COUNTS = ("scans", "adds", "first_orders", "gmv")
 _STAFF_COUNTS = (*_COUNTS, "replies", "reply_seconds")
@@ -103,18 +103,18 @@ class Dashboards(Projection):
     )
 
     def __init__(self) -> None:
-        self.tallies = Tallies()  # the counter tables, written once per batch
+        super().__init__()  # the counter tables are tallies, written once per batch
         # Who waits for whom, as this batch has read or written it (None: no one waits): a
         # reply mostly follows its question within a batch, and asking the table each time
         # was most of what an archived message cost. Every write goes through it.
         self.waiting: dict[tuple[str, str], str | None] = {}
 
     def forget(self) -> None:
-        self.tallies.clear()
+        super().forget()
         self.waiting.clear()
 
     def flush(self, cur: Any) -> None:
-        self.tallies.write(cur)
+        super().flush(cur)
         self.waiting.clear()
 
     # --- channels: scans and adds --------------------------------------------------------

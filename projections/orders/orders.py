@@ -8,7 +8,7 @@ from typing import Any
 from domain.orders.aggregates import Order
 from infra.db import Database
 from infra.events import EventRecord, sortable_time
-from projections.base import Counter, Projection, Tallies, handles, select
+from projections.base import Counter, Projection, handles, select
 
 # The orders dashboard's additive figures per UTC day an order was placed and where: orders,
 # GMV (payable, once paid), refunds and cancellations, each counted on the placing day.
@@ -49,15 +49,6 @@ class Orders(Projection):
         " amount BIGINT NOT NULL, full_refund BIGINT NOT NULL, refunded_at TEXT NOT NULL,"
         " PRIMARY KEY (order_id, refund_id))",
     )
-
-    def __init__(self) -> None:
-        self.tallies = Tallies()  # orders_daily, written once per batch
-
-    def forget(self) -> None:
-        self.tallies.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.tallies.write(cur)
 
     def _count(
         self, row: Any, orders: int = 0, gmv: int = 0, refunds: int = 0, cancelled: int = 0

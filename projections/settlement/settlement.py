@@ -27,7 +27,7 @@ from domain.settlement.aggregates import (
 from domain.settlement.cycles import period_name, period_of
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Held, Projection, handles
+from projections.base import Projection, handles
 
 
 def _when(value: str) -> datetime:
@@ -129,22 +129,19 @@ class Settlement(Projection):
     )
 
     def __init__(self) -> None:
+        super().__init__()
         # What `_place` reads for every line, kept between events: the payee's group with its
         # cycle and zone, and how far each group is closed. Only this projection's handlers
         # change those rows, and each updates the cache as it does (forget() on a rollback).
         self._groups_of: dict[str, tuple[str, str, str] | None] = {}
         self._closed_until: dict[str, str | None] = {}
-        # Item and line rows held back to one INSERT each per batch: most events are
-        # accruals. A handler that reads those tables writes them first (`flush`).
-        self.held = Held()
+        # Item and line rows are held (self.held) to one INSERT each per batch: most events
+        # are accruals. A handler that reads those tables writes them first (`flush`).
 
     def forget(self) -> None:
+        super().forget()
         self._groups_of.clear()
         self._closed_until.clear()
-        self.held.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.held.write(cur)
 
     # --- configuration -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from domain.tickets.templates import ServiceTemplate
 from domain.tickets.workers import Worker
 from infra.db import Database
 from infra.events import EventRecord, dumps, sortable_time
-from projections.base import Counter, Projection, Tallies, handles, select
+from projections.base import Counter, Projection, handles, select
 
 
 def _t(value: Any) -> str | None:
@@ -149,15 +149,6 @@ class Tickets(Projection):
             (e.originator_version, e.position, *columns.values(), e.originator_id),
         )
         self._timeline(e, cur)
-
-    def __init__(self) -> None:
-        self.tallies = Tallies()  # tickets_sla_daily, written once per batch
-
-    def forget(self) -> None:
-        self.tallies.clear()
-
-    def flush(self, cur: Any) -> None:
-        self.tallies.write(cur)
 
     def _decided(self, entry: list[Any], before: str | None, after: str | None) -> None:
         """An entry's outcome changed (its clock stopped, or a breach came): move its count."""
